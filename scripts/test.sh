@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up .venv and run the whole test suite: lint, types, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_venv.sh
+ensure_venv 'dev,async'
+"$VENV/bin/ruff" check .
+"$VENV/bin/mypy" --strict src
+"$VENV/bin/pytest" -q "$@"

@@ -1,0 +1,7 @@
+"""ollama-wire: the Ollama REST API on requests alone."""
+
+from __future__ import annotations
+
+from ollama_wire._version import __version__
+
+__all__ = ["__version__"]
