@@ -1,0 +1,179 @@
+"""Go-flavoured wire details: timestamps, durations, model names, JSON errors."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+FOREVER_NS = 2**63 - 1
+
+_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
+_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}$")
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A parsed ``[host/][namespace/]model[:tag]`` name."""
+
+    host: str
+    namespace: str
+    model: str
+    tag: str
+
+    @property
+    def key(self) -> str:
+        """Return the case-insensitive identity of the name."""
+        return self.full.lower()
+
+    @property
+    def full(self) -> str:
+        """Return ``host/namespace/model:tag``."""
+        return f"{self.host}/{self.namespace}/{self.model}:{self.tag}"
+
+    @property
+    def display(self) -> str:
+        """Return the shortest form, as ``/api/tags`` shows it."""
+        if self.host == DEFAULT_HOST:
+            if self.namespace == DEFAULT_NAMESPACE:
+                return f"{self.model}:{self.tag}"
+            return f"{self.namespace}/{self.model}:{self.tag}"
+        return self.full
+
+
+def parse_name(raw: str) -> ModelName | None:
+    """Parse a model name the way Ollama does, or return None if it is invalid."""
+    if not raw or raw != raw.strip():
+        return None
+    rest = raw.split("@", 1)[0]
+    tag = DEFAULT_TAG
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1 :]
+    parts = rest.split("/")
+    if len(parts) > 3:
+        return None
+    model = parts[-1]
+    namespace = parts[-2] if len(parts) >= 2 else DEFAULT_NAMESPACE
+    host = parts[-3] if len(parts) == 3 else DEFAULT_HOST
+    if not (_PART.match(model) and _PART.match(tag) and _NAMESPACE.match(namespace)):
+        return None
+    if not _HOST.match(host):
+        return None
+    return ModelName(host, namespace, model, tag)
+
+
+def _fraction(ns: int) -> str:
+    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    return f".{frac}" if frac else ""
+
+
+def utc_timestamp(ns: int | None = None) -> str:
+    """Format ``ns`` (default now) as Go's RFC 3339 UTC time, trailing zeros trimmed."""
+    ns = time.time_ns() if ns is None else ns
+    t = _dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=_dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(ns) + "Z"
+
+
+def local_timestamp(ns: int | None = None) -> str:
+    """Format ``ns`` (default now) as Go's RFC 3339 local time with an offset."""
+    ns = time.time_ns() if ns is None else ns
+    seconds = ns // 1_000_000_000
+    try:
+        t = _dt.datetime.fromtimestamp(seconds).astimezone()
+    except (OverflowError, OSError, ValueError):
+        t = _dt.datetime.fromtimestamp(0, tz=_dt.timezone.utc) + _dt.timedelta(seconds=seconds)
+    offset = t.utcoffset() or _dt.timedelta(0)
+    if offset == _dt.timedelta(0):
+        suffix = "Z"
+    else:
+        total = int(offset.total_seconds())
+        sign = "+" if total >= 0 else "-"
+        total = abs(total)
+        suffix = f"{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(ns) + suffix
+
+
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)?")
+
+
+def parse_go_duration(text: str) -> int:
+    """Parse a Go ``time.ParseDuration`` string into nanoseconds; raise ValueError like Go."""
+    original = text
+    sign = 1
+    if text[:1] in "+-":
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    if text == "0":
+        return 0
+    if not text:
+        raise ValueError(f"time: invalid duration {json.dumps(original)}")
+    total = 0.0
+    pos = 0
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if not m:
+            raise ValueError(f"time: invalid duration {json.dumps(original)}")
+        if m.group(2) is None:
+            raise ValueError(f"time: missing unit in duration {json.dumps(original)}")
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    return sign * int(total)
+
+
+def go_type_name(value: Any) -> str:
+    """Name a JSON value's kind the way Go's decoder errors do."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def go_json_error(body: bytes) -> str | None:
+    """Return Go's ``encoding/json`` message for an unparsable body, or None if it parses."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid character '\\ufffd' looking for beginning of value"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):
+            return "unexpected EOF"
+        ch = text[exc.pos]
+        shown = ch if ch.isprintable() and ch != "'" else repr(ch)[1:-1]
+        if exc.msg.startswith("Expecting value"):
+            return f"invalid character '{shown}' looking for beginning of value"
+        if exc.msg.startswith("Extra data"):
+            return f"invalid character '{shown}' after top-level value"
+        if "property name" in exc.msg:
+            return f"invalid character '{shown}' looking for beginning of object key string"
+        if "delimiter" in exc.msg:
+            return f"invalid character '{shown}' after object key:value pair"
+        return f"invalid character '{shown}' in literal"
+    return None
