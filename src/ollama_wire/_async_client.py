@@ -1,0 +1,398 @@
+"""The AsyncClient: the httpx transport under the shared endpoint methods.
+
+Everything but moving bytes is shared with the sync `Client`: the endpoint methods and
+settings (``_endpoints``), request building, retries, trace and errors (``_protocol``'s
+`Exchange`), and the NDJSON decoder. httpx is imported when the first AsyncClient is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from ollama_wire import _errors as E
+from ollama_wire import _protocol as P
+from ollama_wire import _types as R
+from ollama_wire._endpoints import Endpoints
+from ollama_wire._errors import RequestError
+from ollama_wire._protocol import Call, StreamDecoder, TimeoutLike
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import httpx
+
+    from ollama_wire._protocol import MessageLike
+    from ollama_wire._tools import ToolRun
+
+__all__ = ["INSTALL_HINT", "AsyncClient", "AsyncStream"]
+
+T = TypeVar("T")
+Result = Coroutine[Any, Any, T]
+
+#: What to run when httpx is missing.
+INSTALL_HINT = "pip install 'ollama-wire[async]'"
+#: Bytes read from a file per step of a blob upload.
+UPLOAD_CHUNK = 1024 * 1024
+
+#: Patched by tests so retries do not sleep.
+sleep = asyncio.sleep
+
+
+class AsyncStream(Generic[T]):
+    """An async iterator over a streamed response that is also an async context manager.
+
+    Nothing is sent until the first chunk is asked for. Awaiting a stream returns it, so the
+    official SDK's ``async for part in await client.chat(..., stream=True)`` works, and so
+    does leaving out the ``await``. ``aclose()``, leaving ``async with``, or cancelling the
+    task that reads it closes the connection, which makes Ollama stop generating; a stream
+    read to its end returns its connection to the pool. ``chunks`` holds what was received
+    so far.
+    """
+
+    __slots__ = ("_call", "_decoder", "_gen")
+
+    def __init__(self, client: AsyncClient, exchange: P.Exchange, limits: Any) -> None:
+        self._call: Call[T] = exchange.call
+        self._decoder: StreamDecoder[T] = StreamDecoder(
+            self._call, client._max_line_size, trace=client._trace
+        )
+        # The generator does not refer back to this object, so a stream dropped unread is
+        # freed and the event loop closes its generator, and with it the connection.
+        self._gen: AsyncGenerator[T, None] = _iterate(client, exchange, limits, self._decoder)
+
+    @property
+    def chunks(self) -> list[T]:
+        """Return the chunks received so far (decoded again from their bytes on each access)."""
+        return self._decoder.chunks
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._gen
+
+    async def __anext__(self) -> T:
+        return await self._gen.__anext__()
+
+    def __await__(self) -> Generator[Any, None, AsyncStream[T]]:
+        yield from ()
+        return self
+
+    async def __aenter__(self) -> AsyncStream[T]:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (f"<AsyncStream {self._call.method} {self._call.path}, "
+                f"{self._decoder.count} chunks>")
+
+    async def aclose(self) -> None:
+        """Close the connection; the server stops generating. Safe to call twice."""
+        await self._gen.aclose()
+
+
+async def _iterate(
+    client: AsyncClient, exchange: P.Exchange, limits: Any, decoder: StreamDecoder[T]
+) -> AsyncGenerator[T, None]:
+    """Send a streaming call and yield its chunks; close the response however it ends."""
+    call = exchange.call
+    response: httpx.Response = await client._send(exchange, limits)
+    # httpx makes this an async generator; closing it ourselves spares the loop a task.
+    received = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+    try:
+        while True:
+            try:
+                data = await received.__anext__()
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                raise decoder.fail(client._failure(exc, call, reading=True).error) from None
+            for chunk in decoder.feed(data):
+                yield chunk
+        for chunk in decoder.finish():
+            yield chunk
+    finally:
+        await received.aclose()
+        await response.aclose()
+
+
+class _Transport:
+    """The httpx client of one event loop, closed when that loop shuts down.
+
+    httpx's connections belong to the loop they were opened on. ``asyncio.run()`` closes
+    every async generator still open when it ends; ``keeper`` is one, parked until then, so
+    the connections are closed while their loop still runs.
+    """
+
+    __slots__ = ("closed", "http", "keeper")
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.closed = False
+        self.keeper = self._keep()
+
+    async def _keep(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if not self.closed:
+                self.closed = True
+                await self.http.aclose()
+
+    def drop(self) -> None:
+        """Let go of a transport whose loop was closed without closing async generators.
+
+        Its sockets can no longer be closed through the loop; they close when freed.
+        """
+        self.closed = True
+        finisher = self.keeper.aclose()
+        try:
+            finisher.send(None)  # runs the ``finally`` above, with nothing to await
+        except StopIteration:
+            pass
+
+
+class AsyncClient(
+    Endpoints[
+        Result[R.ChatResponse], AsyncStream[R.ChatResponse], Result[R.GenerateResponse],
+        AsyncStream[R.GenerateResponse], Result[R.ProgressResponse],
+        AsyncStream[R.ProgressResponse], Result[R.EmbedResponse], Result[R.EmbeddingsResponse],
+        Result[R.ListResponse], Result[R.ShowResponse], Result[R.ProcessResponse],
+        Result[R.StatusResponse], Result[R.VersionResponse], Result[str],
+    ]
+):
+    """An async Ollama client on httpx; a drop-in for ``ollama.AsyncClient``.
+
+    Settings as for `Client`, but for ``session``: ``AsyncClient(host, timeout=,
+    max_retries=, headers=, trace=, max_line_size=, verify=)``. Proxies and CA bundles come
+    from the environment, as httpx reads them (``SSL_CERT_FILE``, ``SSL_CERT_DIR``); an
+    explicit ``verify=`` (a CA bundle file or directory, or ``False``) beats them. Every
+    `Client` method, with the same arguments, payloads, results, errors, retries, timeouts
+    and trace, is a coroutine::
+
+        async with AsyncClient() as c:
+            r = await c.chat("llama3.2", [{"role": "user", "content": "hi"}])
+            async for part in await c.chat(..., stream=True):   # or without the await
+                ...
+
+    Streams: ``stream=True`` gives an `AsyncStream`; leave the loop, ``aclose()`` it or cancel
+    its task to stop generation. Retries wait with ``asyncio.sleep``, timeouts run on the
+    event loop's clock, and ``create_blob`` reads its file in a worker thread: nothing blocks
+    the loop.
+
+    Event loops: connections belong to the loop that opened them, so each loop gets its own
+    pool, closed when ``asyncio.run()`` ends (a loop closed without ``shutdown_asyncgens()``
+    leaves its sockets to the garbage collector). One AsyncClient therefore works across
+    successive ``asyncio.run()`` calls, and in several threads' loops at once. Connections:
+    as many as the calls at once need, never waiting for a free one (like `Client`); up to
+    ``DEFAULT_POOL_SIZE`` idle ones are kept.
+
+    Needs httpx: ``pip install 'ollama-wire[async]'``.
+    """
+
+    def _setup_transport(self) -> None:
+        try:
+            import httpx  # noqa: F401  (fail now, not at the first call)
+        except ImportError:
+            raise ImportError(
+                f"AsyncClient needs httpx, which is not installed: {INSTALL_HINT}",
+                name="httpx",
+            ) from None
+        self._transports: dict[asyncio.AbstractEventLoop, _Transport] = {}
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the connections; the client can still be used and opens new ones."""
+        running = asyncio.get_running_loop()
+        for loop, transport in list(self._transports.items()):
+            del self._transports[loop]
+            if loop is running:
+                await transport.keeper.aclose()
+            elif loop.is_closed():
+                transport.drop()
+            else:
+                asyncio.run_coroutine_threadsafe(transport.keeper.aclose(), loop)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def create_blob(self, path: str | Path, *, timeout: TimeoutLike = P.UNSET) -> str:
+        """Upload a file as a blob and return its digest ``sha256:<hex>``."""
+        call = await asyncio.to_thread(P.blob, path)  # hashing a model file takes seconds
+        result: str = await self._run(call, timeout)
+        return result
+
+    # Tools ---------------------------------------------------------------------------------
+
+    async def run_tools(
+        self, model: str, messages: Sequence[MessageLike] | None,
+        tools: Sequence[Callable[..., Any]], *, max_rounds: int = P.DEFAULT_MAX_ROUNDS,
+        **chat_options: Any,
+    ) -> ToolRun:
+        """Chat until the model stops asking for tools, running (or awaiting) the ones it asks for.
+
+        Returns a `ToolRun` (``.response``, ``.messages``); see `tool_from_function`. A tool's
+        exception or arguments that do not fit its schema go back to the model as its result.
+        """
+        from ollama_wire._tools import arun_tools
+
+        return await arun_tools(
+            self.chat, model, messages, tools, max_rounds=max_rounds, **chat_options
+        )
+
+    # Transport -----------------------------------------------------------------------------
+
+    def _run(self, call: Call[Any], timeout: Any) -> Any:
+        """Start a call: a coroutine for its result, or a lazy `AsyncStream`."""
+        limits = self._limits(timeout)
+        exchange = self._exchange(call)  # encodes the body: bad values fail here, not later
+        if call.stream:
+            return AsyncStream(self, exchange, limits)
+        return self._send(exchange, limits)
+
+    async def _send(self, exchange: P.Exchange, limits: Any) -> Any:
+        """Run a call's attempts; return its result, or the open response of a stream."""
+        for step, arg in exchange:
+            exchange.result = await self._perform(exchange, step, arg, limits)
+        return exchange.value
+
+    async def _perform(self, exchange: P.Exchange, step: str, arg: Any, limits: Any) -> Any:
+        """Perform one step of an exchange with httpx."""
+        if step == P.SEND:
+            return await self._open(exchange, limits)
+        if step == P.SLEEP:
+            return await sleep(arg)
+        response: httpx.Response = arg
+        received = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+        try:
+            body = P.BodyReader(self._max_line_size)
+            async for data in received:
+                body.feed(data)
+            return body.body()
+        except Exception as exc:
+            return self._failure(exc, exchange.call, reading=True)
+        finally:
+            await received.aclose()
+            await response.aclose()
+
+    async def _open(self, exchange: P.Exchange, limits: Any) -> Any:
+        """Send the request and return its `Head`, or the `Failure` that stopped it."""
+        call = exchange.call
+        http = await self._http()
+        headers = self._headers
+        content: Any = exchange.data
+        if call.upload is not None:
+            try:
+                size = os.stat(call.upload).st_size
+            except OSError as exc:
+                raise RequestError(f"cannot read {str(call.upload)!r}: {exc}") from None
+            headers = {**headers, "content-type": "application/octet-stream",
+                       "content-length": str(size)}
+            content = _upload(call.upload)
+        try:
+            request = http.build_request(call.method, exchange.url, content=content,
+                                         headers=headers, timeout=_timeout(limits))
+            response = await http.send(request, stream=True)
+        except Exception as exc:
+            if call.upload is not None and isinstance(exc, OSError):  # httpx's are not
+                raise RequestError(f"cannot read {str(call.upload)!r}: {exc}") from None
+            return self._failure(exc, call)
+        return P.Head(response.status_code, response.reason_phrase, response.headers, response)
+
+    async def _http(self) -> httpx.AsyncClient:
+        """Return the httpx client of the running loop, making it on first use there."""
+        loop = asyncio.get_running_loop()
+        transport = self._transports.get(loop)
+        if transport is None or transport.closed:
+            for old, stale in list(self._transports.items()):
+                if old.is_closed():
+                    del self._transports[old]
+                    stale.drop()
+            transport = self._transports[loop] = _Transport(self._make_http())
+            await transport.keeper.__anext__()  # parked, and known to the loop
+
+        return transport.http
+
+    def _make_http(self) -> httpx.AsyncClient:
+        import httpx
+
+        limits = httpx.Limits(max_connections=None,
+                              max_keepalive_connections=P.DEFAULT_POOL_SIZE)
+        verify: bool | ssl.SSLContext = self._verify is not False
+        if isinstance(self._verify, str):
+            # A context, not the path: httpx deprecates paths, and this beats SSL_CERT_FILE.
+            if os.path.isdir(self._verify):
+                verify = ssl.create_default_context(capath=self._verify)
+            else:
+                verify = ssl.create_default_context(cafile=self._verify)
+        # Redirects are followed, as requests and the official SDK do.
+        return httpx.AsyncClient(limits=limits, timeout=_timeout(self._timeout),
+                                 follow_redirects=True, verify=verify)
+
+    def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
+        return _classify(exc, reading), str(exc) or type(exc).__name__
+
+
+async def _upload(path: Path) -> AsyncGenerator[bytes, None]:
+    """Yield a file's bytes, read in a worker thread so the loop never waits on the disk."""
+    with path.open("rb") as file:
+        while block := await asyncio.to_thread(file.read, UPLOAD_CHUNK):
+            yield block
+
+
+def _timeout(limits: tuple[float | None, float | None] | None) -> httpx.Timeout:
+    """Map (connect, read) seconds to httpx: writes get the read limit, as with requests."""
+    import httpx
+
+    if limits is None:
+        return httpx.Timeout(None)
+    connect, read = limits
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+def _classify(exc: BaseException, reading: bool) -> str:
+    """Name the transport failure behind an httpx exception."""
+    import httpx
+
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return E.CONNECT_TIMED_OUT
+    if isinstance(exc, httpx.TimeoutException):
+        return E.READ_TIMED_OUT
+    if _caused_by_ssl(exc):
+        return E.TLS_FAILED
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
+        return E.INVALID_REQUEST
+    if reading:
+        return E.DROPPED_READING
+    if isinstance(exc, (httpx.ConnectError, httpx.ProxyError)):
+        return E.CONNECT_FAILED
+    if isinstance(exc, (httpx.TransportError, OSError)):
+        return E.DROPPED
+    return E.OTHER
+
+
+def _caused_by_ssl(exc: BaseException) -> bool:
+    """Look through httpx's and httpcore's wrapping for an `ssl.SSLError`."""
+    inner: BaseException | None = exc
+    for _ in range(10):
+        if inner is None:
+            return False
+        if isinstance(inner, ssl.SSLError):
+            return True
+        inner = inner.__cause__ or inner.__context__
+    return False

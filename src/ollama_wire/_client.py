@@ -1,0 +1,493 @@
+"""The sync Client: the requests transport under the shared endpoint methods."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Generator, Iterator, Mapping
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+
+from ollama_wire import _errors as E
+from ollama_wire import _protocol as P
+from ollama_wire._endpoints import Endpoints
+from ollama_wire._errors import RequestError
+from ollama_wire._protocol import (
+    DEFAULT_MAX_LINE_SIZE,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_TIMEOUT,
+    UNSET,
+    Call,
+    Head,
+    StreamDecoder,
+    TimeoutLike,
+)
+from ollama_wire._retry import DEFAULT_MAX_RETRIES
+from ollama_wire._types import (
+    ChatResponse,
+    EmbeddingsResponse,
+    EmbedResponse,
+    GenerateResponse,
+    ListResponse,
+    ProcessResponse,
+    ProgressResponse,
+    ShowResponse,
+    StatusResponse,
+    VersionResponse,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import requests
+
+    from ollama_wire._protocol import MessageLike
+    from ollama_wire._tools import ToolRun
+
+__all__ = ["DEFAULT_POOL_SIZE", "DEFAULT_TIMEOUT", "Client", "Stream"]
+
+T = TypeVar("T")
+
+#: Bytes asked for per read of a stream; a read returns as soon as some bytes arrive.
+READ_SIZE = 64 * 1024
+
+
+#: Patched by tests so retries do not sleep.
+sleep = time.sleep
+
+
+class Stream(Generic[T]):
+    """An iterator over a streamed response that is also a context manager.
+
+    Nothing is sent until the first chunk is asked for. Leaving the loop, ``close()`` or
+    ``with`` closes the connection, which makes Ollama stop generating; a stream read to its
+    end returns its connection to the pool. ``chunks`` holds what was received so far.
+    """
+
+    __slots__ = ("_call", "_decoder", "_gen")
+
+    def __init__(self, client: Client, exchange: P.Exchange, limits: Any) -> None:
+        self._call: Call[T] = exchange.call
+        self._decoder: StreamDecoder[T] = StreamDecoder(
+            self._call, client._max_line_size, trace=client._trace
+        )
+        # The generator must not refer back to this object: when a loop over a temporary
+        # Stream ends, the generator is freed at once and its ``finally`` closes the socket.
+        self._gen: Generator[T, None, None] = _iterate(client, exchange, limits, self._decoder)
+
+    @property
+    def chunks(self) -> list[T]:
+        """Return the chunks received so far (decoded again from their bytes on each access)."""
+        return self._decoder.chunks
+
+    def __iter__(self) -> Iterator[T]:
+        return self._gen
+
+    def __next__(self) -> T:
+        return next(self._gen)
+
+    def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Stream {self._call.method} {self._call.path}, {self._decoder.count} chunks>"
+
+    def close(self) -> None:
+        """Close the connection; the server stops generating. Safe to call twice."""
+        self._gen.close()
+
+
+def _iterate(
+    client: Client, exchange: P.Exchange, limits: Any, decoder: StreamDecoder[T]
+) -> Generator[T, None, None]:
+    """Send a streaming call and yield its chunks; close the response however it ends."""
+    call = exchange.call
+    response: requests.Response = client._send(exchange, limits)
+    raw = response.raw
+    fp: Any = getattr(raw, "_fp", None)
+    # Reading http.client's response directly skips urllib3's per-read bookkeeping, which
+    # costs more than decoding the line; urllib3 still decodes compressed bodies.
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    direct = hasattr(fp, "read1") and encoding in ("", "identity")
+    read = fp.read1 if direct else raw.read1
+    sock = _chunked_socket_file(fp) if direct else None
+    try:
+        if sock is not None:
+            yield from _iterate_chunked(client, call, raw, sock, decoder)
+            return
+        while True:
+            try:
+                data = read(READ_SIZE)
+            except Exception as exc:
+                raise decoder.fail(client._failure(exc, call, reading=True).error) from None
+            if not data:
+                break
+            yield from decoder.feed(data)
+        if direct:
+            raw.release_conn()  # what urllib3 does when it sees the body end
+        yield from decoder.finish()
+    finally:
+        response.close()
+
+
+def _chunked_socket_file(fp: Any) -> Any:
+    """Return the socket file under a chunked http.client response not yet read, else None."""
+    import http.client
+
+    if (
+        not isinstance(fp, http.client.HTTPResponse)
+        or getattr(fp, "chunked", None) is not True
+        or getattr(fp, "chunk_left", 0) is not None  # http.client already read some
+        or getattr(fp, "_method", None) == "HEAD"
+        or not callable(getattr(fp, "_close_conn", None))
+    ):
+        return None
+    sock = getattr(fp, "fp", None)
+    return sock if callable(getattr(sock, "read1", None)) else None
+
+
+def _iterate_chunked(
+    client: Client, call: Call[T], raw: Any, sock: Any, decoder: StreamDecoder[T]
+) -> Generator[T, None, None]:
+    """Yield the chunks of a chunked body read from the socket file, many chunks per read.
+
+    One ``read1`` of http.client returns one HTTP chunk, that is one token; reading the
+    socket file in big blocks and undoing the framing here costs a fraction of that.
+    """
+    import http.client
+
+    framing = P.ChunkedDecoder()
+    read = sock.read1
+    yielded = 0
+    while not framing.done:
+        try:
+            data = read(READ_SIZE)
+            if not data:
+                raise http.client.IncompleteRead(b"")  # what http.client says of a cut body
+        except Exception as exc:
+            raise decoder.fail(client._failure(exc, call, reading=True).error) from None
+        try:
+            payload = framing.feed(data)
+        except E.OllamaError as exc:
+            raise decoder.fail(exc) from None
+        if framing.done and not framing.extra:
+            # Leave http.client and urllib3 as they leave themselves at the body's end, so
+            # the connection goes back to the pool; with bytes past the end it is closed.
+            raw._fp._close_conn()
+            raw.release_conn()
+        try:
+            parts = decoder.feed(payload)
+        except E.OllamaError as exc:
+            # A block holds many lines: the chunks before the bad one are still handed over,
+            # as they are when each read brings one line.
+            yield from exc.chunks[yielded:]
+            raise
+        try:
+            for part in parts:
+                yielded += 1
+                yield part
+        except GeneratorExit:
+            # Closed inside a block: ``chunks`` keeps only what the caller was given.
+            decoder.count = yielded
+            raise
+        if framing.error is not None:  # broken framing after the payload just handed over
+            raise decoder.fail(framing.error)
+    yield from decoder.finish()
+
+
+class Client(
+    Endpoints[
+        ChatResponse, Stream[ChatResponse], GenerateResponse, Stream[GenerateResponse],
+        ProgressResponse, Stream[ProgressResponse], EmbedResponse, EmbeddingsResponse,
+        ListResponse, ShowResponse, ProcessResponse, StatusResponse, VersionResponse, str,
+    ]
+):
+    """A sync Ollama client on requests; a drop-in for ``ollama.Client``.
+
+    ==========================================  ====================================
+    ``Client()``                                ``OLLAMA_HOST`` or 127.0.0.1:11434
+    ``Client("http://u:p@host:8080/prefix")``   basic auth, path prefix kept
+    ``Client(timeout=30)``                      30 s to connect and between bytes
+    ``Client(timeout=(2, None))``               2 s to connect, wait forever for bytes
+    ``Client(max_retries=0)``                   no retries
+    ``Client(session=my_session)``              your adapters, auth, proxies, certs
+    ``Client(verify="corp-ca.pem")``            this CA bundle (False: no checks)
+    ``Client(trace=True)``                      log the wire on ``ollama_wire.wire``
+    ``c.chat(..., timeout=600)``                per-call timeout
+    ==========================================  ====================================
+
+    ==================================================  =================================
+    ``c.chat("llama3.2", [{"role": "user", ...}])``     a `ChatResponse`
+    ``for part in c.chat(..., stream=True): ...``       `ChatResponse` chunks
+    ``c.generate("llama3.2", "Why?")``                  a `GenerateResponse`
+    ``c.embed("all-minilm", ["a", "b"]).embeddings``    one vector per input
+    ``c.list()``, ``c.ps()``, ``c.show(m)``             models: local, loaded, one
+    ``c.pull(m)``, ``c.push(m)``, ``c.create(...)``     progress (``stream=True`` too)
+    ``c.copy(a, b)``, ``c.delete(m)``, ``c.unload(m)``  model management
+    ``c.create_blob(path)``, ``c.version()``            ``"sha256:..."``, server version
+    ==================================================  =================================
+
+    Timeouts: ``timeout`` is seconds (connect and read) or a ``(connect, read)`` pair. The read
+    timeout bounds the silence between bytes, not the whole call; Ollama sends nothing while
+    it loads a model, hence the long default ``(5, 300)``.
+
+    Retries: up to ``max_retries`` (default 2) retries with backoff ``min(0.5 * 2**n, 8)``
+    times a jitter in [0.75, 1], or the server's ``Retry-After``. Connection failures before
+    sending are always retried; 429, 502, 503, 504 and dropped connections only for calls
+    without side effects (not push, create, copy, delete, create_blob). Read timeouts and
+    streams that already yielded are never retried. Each retry is logged at INFO on logger
+    ``ollama_wire``.
+
+    Streams: ``stream=True`` returns a `Stream`: iterate it, leave the loop or call
+    ``close()`` to stop generation. An ``{"error"}`` line raises `StreamError`; a stream that
+    ends early raises `IncompleteStreamError`; both carry ``.chunks``.
+
+    Threads: one Client may be shared by many threads for calls and streams. It never mutates
+    its session after construction, and its own pool keeps ``DEFAULT_POOL_SIZE`` connections
+    (a session you pass keeps its adapters' sizes). A `Stream` belongs to the thread that
+    iterates it.
+
+    Sessions: the session's headers, auth, proxies and certificate settings (and the
+    environment's proxies and CA bundle) are read once, when the client is made.
+
+    TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
+    explicit ``verify=`` (a CA bundle file or directory, or ``False``) beats both.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: TimeoutLike = UNSET,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str | None] | None = None,
+        trace: bool | None = None,
+        session: requests.Session | None = None,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        verify: bool | str | os.PathLike[str] = True,
+    ) -> None:
+        import requests
+        import requests.adapters
+        import requests.structures
+        import requests.utils
+
+        super().__init__(host, timeout=timeout, max_retries=max_retries, headers=headers,
+                         trace=trace, max_line_size=max_line_size, verify=verify)
+        self._base = requests.utils.requote_uri(self._base)
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0
+            )
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
+        # Settings that requests would work out again on every call (environment proxies,
+        # CA bundle, netrc, merged headers) are worked out once here.
+        wire_headers: requests.structures.CaseInsensitiveDict[str] = (
+            requests.structures.CaseInsensitiveDict()
+        )
+        for name, value in session.headers.items():
+            if value is not None:
+                wire_headers[name] = value if isinstance(value, str) else value.decode("latin-1")
+        wire_headers.update(self._headers)
+        self._headers = wire_headers
+        env = session.merge_environment_settings(self._base, {}, True, None, None)
+        self._send_options: dict[str, Any] = {
+            "proxies": env["proxies"], "cert": env["cert"],
+            # requests lets the environment's bundle beat ``session.verify``; not ours.
+            "verify": env["verify"] if self._verify is True else self._verify,
+        }
+        auth = session.auth
+        if auth is None and session.trust_env:
+            auth = requests.utils.get_netrc_auth(self._base)
+        self._auth = auth
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connections (a session you passed in is left open)."""
+        if not self._own_session:
+            return
+        # urllib3 2 forgets its pools on ``clear()`` without closing them, so their idle
+        # sockets would stay open for as long as anything (a kept error) refers to them.
+        for adapter in self._session.adapters.values():
+            managers: list[Any] = [getattr(adapter, "poolmanager", None),
+                                   *getattr(adapter, "proxy_manager", {}).values()]
+            for manager in managers:
+                pools: Any = getattr(manager, "pools", None)
+                for key in list(pools.keys()) if pools is not None else ():
+                    pool = pools.get(key)
+                    if pool is not None:
+                        pool.close()
+        self._session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Tools ---------------------------------------------------------------------------------
+
+    def run_tools(
+        self, model: str, messages: Sequence[MessageLike] | None,
+        tools: Sequence[Callable[..., Any]], *, max_rounds: int = P.DEFAULT_MAX_ROUNDS,
+        **chat_options: Any,
+    ) -> ToolRun:
+        """Chat until the model stops asking for tools, running the ones it asks for.
+
+        Returns a `ToolRun` (``.response``, ``.messages``); see `tool_from_function`. A tool's
+        exception or arguments that do not fit its schema go back to the model as its result.
+        """
+        from ollama_wire._tools import run_tools
+
+        return run_tools(self.chat, model, messages, tools, max_rounds=max_rounds, **chat_options)
+
+    # Transport -----------------------------------------------------------------------------
+
+    def _run(self, call: Call[Any], timeout: Any) -> Any:
+        """Run a call: a typed result, or a lazy `Stream` when the call streams."""
+        limits = self._limits(timeout)
+        exchange = self._exchange(call)  # encodes the body: bad values fail here, not later
+        return Stream(self, exchange, limits) if call.stream else self._send(exchange, limits)
+
+    def _send(self, exchange: P.Exchange, limits: Any) -> Any:
+        """Run a call's attempts; return its result, or the open response of a stream."""
+        for step, arg in exchange:
+            exchange.result = self._perform(exchange, step, arg, limits)
+        return exchange.value
+
+    def _perform(self, exchange: P.Exchange, step: str, arg: Any, limits: Any) -> Any:
+        """Perform one step of an exchange with requests."""
+        call = exchange.call
+        if step == P.SLEEP:
+            sleep(arg)
+            return None
+        if step == P.READ:
+            try:
+                body = P.BodyReader(self._max_line_size)
+                for data in arg.iter_content(READ_SIZE):
+                    body.feed(data)
+                return body.body()
+            except Exception as exc:
+                return self._failure(exc, call, reading=True)
+            finally:
+                arg.close()
+        upload: IO[bytes] | None = None
+        try:
+            if call.upload is not None:
+                upload = call.upload.open("rb")
+            response = self._session.send(
+                self._prepare(call.method, exchange.url, exchange.data, upload),
+                timeout=limits, stream=True, **self._send_options,
+            )
+        except Exception as exc:
+            if isinstance(exc, OSError) and not _is_requests_error(exc):
+                raise RequestError(f"cannot read {str(call.upload)!r}: {exc}") from None
+            return self._failure(exc, call)
+        finally:
+            if upload is not None:
+                upload.close()
+        return Head(response.status_code, response.reason or "", response.headers, response)
+
+    def _prepare(
+        self, method: str, url: str, data: bytes | None, upload: IO[bytes] | None
+    ) -> requests.PreparedRequest:
+        """Build the request as ``Session.prepare_request`` would, minus the repeated work."""
+        import requests
+
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        prepared.headers = requests.structures.CaseInsensitiveDict(self._headers)
+        prepared.hooks = self._session.hooks
+        if upload is not None:
+            prepared.prepare_body(upload, None)
+            prepared.headers["Content-Type"] = "application/octet-stream"
+        elif data is not None:
+            prepared.body = data
+            prepared.headers["Content-Length"] = str(len(data))
+        # Redirects read and extend ``_cookies``; requests fails on a 3xx without it.
+        jar = requests.cookies.RequestsCookieJar()
+        if self._session.cookies:
+            jar.update(self._session.cookies)
+            prepared.prepare_cookies(jar)
+        else:
+            prepared._cookies = jar  # type: ignore[attr-defined]  # what prepare_cookies sets
+        if self._auth is not None:
+            prepared.prepare_auth(self._auth, url)
+        return prepared
+
+    def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
+        return _classify(exc, reading), _reason(exc)
+
+
+def _classify(exc: BaseException, reading: bool) -> str:
+    """Name the transport failure behind a requests, urllib3 or socket exception."""
+    import requests.exceptions as rex
+    import urllib3.exceptions as u3
+
+    if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):
+        return E.CONNECT_TIMED_OUT
+    if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError, TimeoutError)) or (
+        isinstance(exc, rex.ConnectionError) and _caused_by(exc, u3.ReadTimeoutError)
+    ):
+        return E.READ_TIMED_OUT
+    if isinstance(exc, rex.SSLError) or _caused_by(exc, u3.SSLError):
+        return E.TLS_FAILED
+    if isinstance(exc, (rex.InvalidURL, rex.InvalidHeader, rex.MissingSchema, rex.InvalidSchema)):
+        return E.INVALID_REQUEST
+    if isinstance(exc, rex.TooManyRedirects):
+        return E.OTHER  # an OSError to requests, but nothing dropped and a retry would loop
+    if reading:
+        return E.DROPPED_READING
+    if isinstance(exc, rex.ProxyError) or _caused_by(exc, u3.NewConnectionError):
+        return E.CONNECT_FAILED
+    if isinstance(exc, (rex.ConnectionError, u3.HTTPError, OSError)):
+        return E.DROPPED
+    return E.OTHER
+
+
+def _is_requests_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("requests", "urllib3"))
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Look through requests' and urllib3's wrapping for an exception of ``kind``."""
+    seen = 0
+    todo: list[Any] = [exc]
+    while todo and seen < 20:
+        item = todo.pop()
+        seen += 1
+        if isinstance(item, kind):
+            return True
+        if isinstance(item, BaseException):
+            todo.extend(item.args)
+            todo.extend(x for x in (getattr(item, "reason", None), item.__cause__,
+                                    item.__context__) if x is not None)
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    inner: Any = exc
+    for _ in range(5):
+        nxt = getattr(inner, "reason", None)
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if not isinstance(nxt, BaseException):
+            break
+        inner = nxt
+    return str(inner) or type(inner).__name__
+

@@ -1,0 +1,71 @@
+"""Fixtures for client tests: a client on the project's server, a patched retry clock.
+
+Every test that takes ``client`` or ``make_client`` runs twice: with the sync `Client` and
+with the `AsyncClient`, driven from the test's sync code by `client_helpers.SyncAsyncClient`
+on an event loop in its own thread. Async-only behaviour is tested in ``test_async.py``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from client_helpers import ClientKind
+
+import ollama_wire
+from ollama_wire import _async_client as async_client_module
+from ollama_wire import _client as client_module
+from ollama_wire.server import OllamaServer
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the user's Ollama settings and proxies out of the tests."""
+    for name in ("OLLAMA_HOST", "OLLAMA_API_KEY", "OLLAMA_WIRE_TRACE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+    yield
+    default = ollama_wire._default_client
+    if default is not None:
+        default.close()
+    ollama_wire._default_client = None
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record retry delays instead of sleeping, for both clients."""
+    delays: list[float] = []
+
+    async def async_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    monkeypatch.setattr(client_module, "sleep", delays.append)
+    monkeypatch.setattr(async_client_module, "sleep", async_sleep)
+    return delays
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_client(request: pytest.FixtureRequest) -> Iterator[ClientKind]:
+    """Make clients of one kind, ``make_client(url, **options)``; closed after the test."""
+    kind = ClientKind(request.param)
+    try:
+        yield kind
+    finally:
+        kind.close()
+
+
+@pytest.fixture
+def client(make_client: ClientKind, ollama_server: OllamaServer) -> Any:
+    """Return a client (sync, then async) on the test's server."""
+    return make_client(ollama_server.url)
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """Return a loopback URL where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
