@@ -1,0 +1,103 @@
+"""Run one parsed command: dispatch, and turn failures into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable
+
+from ollama_wire.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from ollama_wire.cli._context import CommandError, Context, UsageError
+
+_PULL_HINT = re.compile(r"`ollama pull ([^`]+)`")
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, *, debug: bool) -> int:
+    """Run the command `args` names and return its exit code."""
+    module_name, _, func_name = str(args.handler).partition(":")
+    module = importlib.import_module(f"ollama_wire.cli.{module_name}")
+    handler: Callable[[Context], int] = getattr(module, func_name)
+    ctx = Context(args)
+    try:
+        try:
+            code = handler(ctx)
+        finally:
+            ctx.close()
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        _finish_line(ctx)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except UsageError as exc:
+        prog = f"{parser.prog} {args.command}"
+        sys.stderr.write(f"{prog}: error: {exc}\nRun `{prog} --help` for the options.\n")
+        return EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            raise
+        _report(ctx, exc)
+        return EXIT_ERROR
+
+
+def describe(exc: BaseException) -> str:
+    """Return one line that says what went wrong and, where known, what to do."""
+    if isinstance(exc, CommandError):
+        return str(exc)
+    message = str(exc).strip() or type(exc).__name__
+    hint = getattr(exc, "hint", "")
+    hint = hint if isinstance(hint, str) else ""
+    pull = _PULL_HINT.search(hint)
+    if pull is not None:
+        # The library's hint shows Python; on the command line, show commands.
+        message = message.replace(hint, "").rstrip(". ")
+        hint = f"Pull it first: `ollama-wire pull {pull[1]}` (or `ollama pull {pull[1]}`)"
+    if hint and hint not in message:
+        message = f"{message.rstrip('.')}. {hint}"
+    # The library speaks Python (`timeout=`); here the knob is an option.
+    message = message.replace("pass a longer timeout=", "pass a longer --timeout SECONDS")
+    if _is_library_error(exc) or isinstance(exc, ValueError):
+        return message
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    if isinstance(exc, OSError):
+        return message
+    return f"{type(exc).__name__}: {message} (run with --debug for the traceback)"
+
+
+def _is_library_error(exc: BaseException) -> bool:
+    errors = sys.modules.get("ollama_wire._errors")
+    root = getattr(errors, "OllamaError", None)
+    return isinstance(root, type) and isinstance(exc, root)
+
+
+def _report(ctx: Context, exc: BaseException) -> None:
+    line = " ".join(describe(exc).split("\n"))
+    ctx.stderr.write(f"{ctx.err_style('error:', 'bold', 'red')} {line}\n")
+    ctx.stderr.flush()
+
+
+def _finish_line(ctx: Context) -> None:
+    # The terminal echoed ^C mid-line; end it so the shell prompt starts clean.
+    if ctx.err_tty:
+        try:
+            ctx.stderr.write("\n")
+            ctx.stderr.flush()
+        except OSError:
+            pass
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,136 @@
+"""`ollama-wire verify` and `ollama-wire serve`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+from cli_helpers import COMMAND, TIMEOUT, InProcess, Run
+
+from ollama_wire import Client
+from ollama_wire.server import OllamaServer
+from ollama_wire.testing import CHAT_MODEL, EMBED_MODEL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rows(stdout: str) -> dict[str, list[str]]:
+    header, *lines = stdout.splitlines()
+    assert header.split() == ["CHECK", "RESULT", "TIME", "TOKENS/S", "DETAIL"]
+    table = {}
+    for line in lines:
+        if not line.strip():
+            break
+        name, result, *rest = line.split(maxsplit=4)
+        table[name] = [result, *rest]
+    return table
+
+
+def test_verify_passes_against_a_server(run: Run, ollama_server: OllamaServer) -> None:
+    result = run("verify", "--auto-serve", "--model", CHAT_MODEL, "--embed-model", EMBED_MODEL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""  # a server answered: nothing was started
+    table = rows(result.stdout)
+    assert list(table) == ["server", "generate", "stream", "chat", "embed"]
+    assert all(row[0] == "pass" for row in table.values())
+    assert float(table["generate"][2]) > 0  # tokens/s
+    assert "chunks" in table["stream"][3]
+    assert "turn 2" in table["chat"][3]
+    assert table["server"][3].endswith(f"at {ollama_server.url}")
+    assert "unit norm" in table["embed"][3]
+    assert result.stdout.rstrip().endswith(
+        f"all 5 checks passed (model {CHAT_MODEL}, embed model {EMBED_MODEL})")
+    chats = ollama_server.requests.matching("/api/chat")
+    assert [len(r.body["messages"]) for r in chats] == [1, 3]
+
+
+def test_verify_json_names_the_fix_for_a_missing_model(cli: InProcess) -> None:
+    code, out, _ = cli("--json", "verify", "--model", "missing-llm", "--embed-model", EMBED_MODEL)
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False
+    checks = {c["check"]: c for c in report["checks"]}
+    for name in ("generate", "stream", "chat"):
+        assert checks[name]["ok"] is False
+        assert "`ollama-wire pull missing-llm`" in checks[name]["detail"]
+        assert "`ollama pull missing-llm`" in checks[name]["detail"]
+    assert checks["server"]["ok"] is True
+    assert checks["embed"]["ok"] is True
+
+
+def test_verify_fails_the_check_that_breaks(cli: InProcess, ollama_server: OllamaServer) -> None:
+    ollama_server.faults.add(path="/api/generate", drop_after=2)  # the generate check's request
+    ollama_server.faults.add(path="/api/embed", status=500, error="out of memory", times=None)
+    code, out, _ = cli("--retries", "0", "verify", "--model", CHAT_MODEL,
+                       "--embed-model", EMBED_MODEL)
+    assert code == 1
+    table = rows(out)
+    assert [row[0] for row in table.values()] == ["pass", "FAIL", "pass", "pass", "FAIL"]
+    assert "dropped" in table["generate"][3]
+    assert "out of memory" in table["embed"][3]
+    assert "2 of 5 checks failed" in out
+
+
+def test_verify_auto_serve_starts_and_stops_the_projects_server(run: Run) -> None:
+    port = free_port()
+    result = run("--json", "verify", "--auto-serve", host=f"127.0.0.1:{port}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["served_by"] == "ollama-wire server (scripted engine)"
+    assert (report["model"], report["embed_model"]) == ("gemma3:270m", "all-minilm")
+    assert f"nothing answered at http://127.0.0.1:{port}" in result.stderr
+    assert report["host"] in result.stderr
+
+
+def test_verify_without_a_server_says_how_to_start_one(cli: InProcess) -> None:
+    code, out, _ = cli("--retries", "0", "verify", host=f"127.0.0.1:{free_port()}")
+    assert code == 1
+    table = rows(out)
+    assert table["server"][0] == "FAIL"
+    assert "ollama serve" in out
+    assert [table[n][0] for n in ("generate", "stream", "chat", "embed")] == ["skip"] * 4
+
+
+def test_serve_runs_the_scripted_engine_until_ctrl_c(env: dict[str, str]) -> None:
+    port = free_port()
+    proc = subprocess.Popen([*COMMAND, "serve", "--port", str(port)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        line = proc.stdout.readline()
+        assert line == (f"ollama-wire server (scripted engine) listening on "
+                        f"http://127.0.0.1:{port}\n")
+        client = Client(f"127.0.0.1:{port}")
+        names = {m.model for m in client.list().models}
+        assert names == {"gemma3:270m", "all-minilm:latest"}
+        assert client.generate("gemma3:270m", "hi").response
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0
+    err = proc.stderr.read()
+    assert "engine: scripted" in err
+    assert "Traceback" not in err
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_serve_help_is_the_servers_own_and_loads_no_client(env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "ollama_wire", "serve",
+                             "--help"], capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert result.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "ollama_wire.server.__main__" in imported
+    assert not {"requests", "httpx", "ollama_wire._client"} & imported
+    assert result.stdout.startswith("usage: ollama-wire serve")
+    for option in ("--engine", "--port", "--model", "--token-rate"):
+        assert option in result.stdout
