@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
-ensure_venv 'async'
+ensure_venv 'local'
 exec "$VENV/bin/python" -m ollama_wire verify --auto-serve "$@"

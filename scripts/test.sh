@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
-ensure_venv 'dev,async'
+ensure_venv 'dev,async,local'
 "$VENV/bin/ruff" check .
 "$VENV/bin/mypy" --strict src
 "$VENV/bin/pytest" -q "$@"
