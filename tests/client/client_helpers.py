@@ -49,8 +49,8 @@ AnyClient: TypeAlias = "Client | SyncAsyncClient"
 
 
 def connections(server: OllamaServer) -> int:
-    """Count the connections the server saw requests on (one peer address each)."""
-    return len({record.peer for record in server.requests})
+    """Count the connections the server saw requests on."""
+    return len({record.connection for record in server.requests})
 
 
 class LoopThread:

@@ -17,6 +17,8 @@ from ollama_wire.server import OllamaServer
 from ollama_wire.testing import CHAT_MODEL
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+#: Options for a stream far longer than one read of the client (64 KiB).
+LONG = {"num_predict": 100_000}
 
 
 def test_503_then_success_without_retry_after(client: AnyClient, ollama_server: OllamaServer,
@@ -176,7 +178,9 @@ def test_early_close_replaces_only_that_connection(
 ) -> None:
     client.list()
     for _ in range(3):
-        with client.chat(CHAT_MODEL, MESSAGES, stream=True) as s:
+        # Long enough that the first read cannot hold the whole reply: a short stream can be
+        # read to its end with its first chunk, and its connection goes back to the pool.
+        with client.chat(CHAT_MODEL, MESSAGES, stream=True, options=LONG) as s:
             next(s)
     client.list()
     assert connections(ollama_server) == 4
@@ -206,7 +210,7 @@ def test_close_releases_every_socket(ollama_server: OllamaServer,
     with make_client(ollama_server.url) as c:
         list(c.chat(CHAT_MODEL, MESSAGES, stream=True))
         assert client_sockets(ollama_server.port) == 1  # back in the pool
-        with c.chat(CHAT_MODEL, MESSAGES, stream=True) as s:
+        with c.chat(CHAT_MODEL, MESSAGES, stream=True, options=LONG) as s:
             next(s)
             c.list()  # the stream holds the pooled connection: a second one opens
             assert client_sockets(ollama_server.port) == 2

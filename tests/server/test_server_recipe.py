@@ -78,3 +78,4 @@ def test_one_session_reuses_its_connection(ollama_server: OllamaServer) -> None:
     records = ollama_server.requests.matching("/api/generate")
     assert len(records) == 5
     assert len({r.peer for r in records}) == 1
+    assert {r.connection for r in records} == {records[0].connection} != {0}

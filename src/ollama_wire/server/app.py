@@ -6,6 +6,7 @@ import contextlib
 import fnmatch
 import http.server
 import ipaddress
+import itertools
 import json
 import selectors
 import socket
@@ -226,9 +227,12 @@ class _Connection(http.server.BaseHTTPRequestHandler):
     app: OllamaServer
     #: Set when the request body was left unread: drain it before closing (see `finish`).
     linger = False
+    #: Numbers the server's connections from 1, in the order they were accepted.
+    serial = 0
 
     def setup(self) -> None:
         super().setup()
+        self.serial = next(self.app.connection_serials)
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -389,6 +393,8 @@ class OllamaServer:
         self.registry = Registry()
         self.faults = Faults()
         self.requests = RequestLog(request_log_limit)
+        #: Serial numbers for accepted connections (``next`` is atomic in CPython).
+        self.connection_serials = itertools.count(1)
         self.origins = (*origins, *_DEFAULT_ORIGINS)
         self.version = version
         self.verbose = verbose
@@ -657,7 +663,9 @@ class OllamaServer:
         path = conn.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in conn.headers.items()}
         peer = f"{conn.client_address[0]}:{conn.client_address[1]}"
-        record = RequestRecord(method=method, path=path, headers=headers, peer=peer)
+        record = RequestRecord(
+            method=method, path=path, headers=headers, peer=peer, connection=conn.serial
+        )
         ex = Exchange(conn.connection, record, self.stopping, keep_alive=not conn.close_connection)
         self.requests.add(record)
         try:

@@ -25,8 +25,9 @@ class RequestRecord:
 
     ``tokens`` counts the tokens the engine produced (for generate and chat);
     ``disconnected`` says the client went away before the reply was complete; ``peer`` is
-    the client's ``host:port``, the same for requests on one connection. ``finished``
-    is set once the server is done with the request (use `wait_finished`).
+    the client's ``host:port``; ``connection`` numbers the server's connections from 1, the
+    same for requests on one connection (a peer address can come back on a new connection).
+    ``finished`` is set once the server is done with the request (use `wait_finished`).
     """
 
     method: str
@@ -34,6 +35,7 @@ class RequestRecord:
     headers: dict[str, str]
     body: Any = None
     peer: str = ""
+    connection: int = 0
     raw_body: bytes = b""
     status: int | None = None
     tokens: int = 0
