@@ -44,6 +44,16 @@ def _model_field(body: dict[str, Any]) -> str:
     return str(value)
 
 
+def _required_name(body: dict[str, Any]) -> str:
+    """Return the request's model name; 400 when it is missing or malformed (show, push)."""
+    raw = _model_field(body)
+    if not raw:
+        raise HTTPError(400, "model is required")
+    if parse_name(raw) is None:
+        raise HTTPError(400, "invalid model name")
+    return raw
+
+
 def _lookup(srv: OllamaServer, raw: str) -> ModelEntry:
     entry = srv.registry.get(raw)
     if entry is None:
@@ -137,11 +147,7 @@ def _parameters_text(params: dict[str, Any]) -> str:
 def show(srv: OllamaServer, ex: Exchange) -> None:
     """``POST /api/show``."""
     body = decode_body(ex.record.raw_body, "ShowRequest")
-    raw = _model_field(body)
-    if not raw:
-        raise HTTPError(400, "model is required")
-    if parse_name(raw) is None:
-        raise HTTPError(400, "invalid model name")
+    raw = _required_name(body)
     entry = _lookup(srv, raw)
     card = entry.card
     params = dict(card.parameters)
@@ -698,11 +704,7 @@ def pull(srv: OllamaServer, ex: Exchange) -> None:
 def push(srv: OllamaServer, ex: Exchange) -> None:
     """``POST /api/push``: stream upload progress for a local model."""
     body = decode_body(ex.record.raw_body, "PushRequest")
-    raw = _model_field(body)
-    if not raw:
-        raise HTTPError(400, "model is required")
-    if parse_name(raw) is None:
-        raise HTTPError(400, "invalid model name")
+    raw = _required_name(body)
     out = _progress_stream(ex, body)
     if not _emit(out, {"status": "retrieving manifest"}):
         return
