@@ -547,26 +547,41 @@ def test_an_error_keeps_the_chunks_of_its_own_read() -> None:
     assert [c.to_dict() for c in bad.value.chunks] == [RECORDS[0]]
 
 
-def test_a_long_stream_keeps_about_its_bytes_not_its_chunks() -> None:
-    """Typed chunks would cost about six times the bytes they came from; only bytes are kept."""
+def test_a_long_stream_keeps_its_bytes_compressed_and_every_chunk() -> None:
+    """Past `KEEP_RAW`, the history is kept compressed: far less than the bytes received."""
     lines = [
         json.dumps({"model": "m", "created_at": f"2026-11-29T18:00:00.{i:09d}Z",
                     "response": f" token{i}", "done": False}).encode()
         for i in range(20_000)
     ]
     data = b"\n".join(lines) + b"\n"
+    assert len(data) > 4 * P.KEEP_RAW
     pieces = [data[i : i + 4096] for i in range(0, len(data), 4096)]
     tracemalloc.start()
     try:
         decoder = StreamDecoder(P.generate("m", "hi", stream=True))
-        for piece in pieces:
+        for piece in pieces[: len(pieces) // 2]:
             decoder.feed(piece)  # the caller drops each chunk, as a loop over a stream does
+        halfway = decoder.chunks  # reading the history does not stop it growing
+        for piece in pieces[len(pieces) // 2 :]:
+            decoder.feed(piece)
+        del halfway
         kept, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert decoder.count == len(lines)
-    assert kept < 1.3 * len(data)
-    assert [c.response for c in decoder.chunks[-2:]] == [" token19998", " token19999"]
+    assert kept < P.KEEP_RAW + len(data) / 4
+    chunks = decoder.chunks
+    assert [c.response for c in chunks] == [f" token{i}" for i in range(20_000)]
+    assert chunks[7].created_at == "2026-11-29T18:00:00.000000007Z"
+
+
+def test_a_short_stream_keeps_its_bytes_as_they_are() -> None:
+    decoder = StreamDecoder(P.generate("m", "hi", stream=True))
+    decoder.feed(b'{"response":"a","done":false}\n{"response":"b","done":false}\n')
+    assert [c.response for c in decoder.chunks] == ["a", "b"]
+    decoder.feed(b'{"response":"c","done":true}\n')
+    assert [c.response for c in decoder.chunks] == ["a", "b", "c"]
 
 
 # HTTP/1.1 chunked framing ----------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+import urllib.parse
 from collections.abc import Generator, Iterator, Mapping
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
@@ -108,14 +110,14 @@ def _iterate(
 ) -> Generator[T, None, None]:
     """Send a streaming call and yield its chunks; close the response however it ends."""
     call = exchange.call
-    response: requests.Response = client._send(exchange, limits)
-    raw = response.raw
+    response = client._send(exchange, limits)
+    raw = _raw(response)
     fp: Any = getattr(raw, "_fp", None)
     # Reading http.client's response directly skips urllib3's per-read bookkeeping, which
     # costs more than decoding the line; urllib3 still decodes compressed bodies.
     encoding = response.headers.get("content-encoding", "").strip().lower()
     direct = hasattr(fp, "read1") and encoding in ("", "identity")
-    read = fp.read1 if direct else raw.read1
+    read = fp.read1 if direct else functools.partial(raw.read1, decode_content=True)
     sock = _chunked_socket_file(fp) if direct else None
     try:
         if sock is not None:
@@ -133,7 +135,7 @@ def _iterate(
             raw.release_conn()  # what urllib3 does when it sees the body end
         yield from decoder.finish()
     finally:
-        response.close()
+        _close(response)
 
 
 def _chunked_socket_file(fp: Any) -> Any:
@@ -310,6 +312,18 @@ class Client(
         if auth is None and session.trust_env:
             auth = requests.utils.get_netrc_auth(self._base)
         self._auth = auth
+        # When requests would add nothing to a call (our own session: no proxy, client
+        # certificate, auth handler or cookie), calls go to urllib3's pool for the host
+        # directly, skipping requests' per-call work; see `_open_direct`.
+        self._direct = (
+            self._own_session and auth is None and env["cert"] is None
+            and requests.utils.select_proxy(self._base, env["proxies"]) is None
+            and hasattr(session.get_adapter(self._base), "get_connection_with_tls_context")
+        )
+        self._prefix = urllib.parse.urlsplit(self._base).path.rstrip("/")
+        self._pool: Any = None
+        self._plain_headers = dict(wire_headers.items())  # urllib3 iterates them per call
+        self._default_timeout: Any = None
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -317,6 +331,7 @@ class Client(
         """Close the connections (a session you passed in is left open)."""
         if not self._own_session:
             return
+        self._pool = None
         # urllib3 2 forgets its pools on ``clear()`` without closing them, so their idle
         # sockets would stay open for as long as anything (a kept error) refers to them.
         for adapter in self._session.adapters.values():
@@ -378,13 +393,18 @@ class Client(
         if step == P.READ:
             try:
                 body = P.BodyReader(self._max_line_size)
-                for data in arg.iter_content(READ_SIZE):
+                for data in _blocks(arg):
                     body.feed(data)
                 return body.body()
             except Exception as exc:
                 return self._failure(exc, call, reading=True)
             finally:
-                arg.close()
+                _close(arg)
+        if call.upload is None and self._direct and not self._session.cookies:
+            try:
+                return self._open_direct(exchange, limits)
+            except Exception as exc:
+                return self._failure(exc, call)
         upload: IO[bytes] | None = None
         try:
             if call.upload is not None:
@@ -401,6 +421,66 @@ class Client(
             if upload is not None:
                 upload.close()
         return Head(response.status_code, response.reason or "", response.headers, response)
+
+    def _open_direct(self, exchange: P.Exchange, limits: Any) -> Head:
+        """Send through urllib3's pool for the host, as requests' adapter would.
+
+        What requests does beyond that is done here only when a response needs it: cookies
+        it sets go to the session's jar (later calls then go through requests, which sends
+        them) and redirects are followed by requests.
+        """
+        import requests
+
+        call = exchange.call
+        pool = self._pool or self._open_pool()
+        response = pool.urlopen(
+            call.method, self._prefix + call.path, body=exchange.data,
+            headers=self._plain_headers,
+            redirect=False, assert_same_host=False, retries=False, preload_content=False,
+            decode_content=False, timeout=self._timeout_of(limits),
+        )
+        headers = response.headers
+        if "set-cookie" not in headers and not (300 <= response.status < 400
+                                                and "location" in headers):
+            return Head(response.status, response.reason or "", headers, response)
+        # What ``Session.send`` does after the adapter: cookies, then redirects.
+        session = self._session
+        prepared = self._prepare(call.method, exchange.url, exchange.data, None)
+        adapter: Any = session.get_adapter(exchange.url)
+        first: requests.Response = adapter.build_response(prepared, response)
+        cookies: Any = requests.cookies  # untyped
+        cookies.extract_cookies_to_jar(session.cookies, prepared, response)
+        history = list(session.resolve_redirects(first, prepared, stream=True, timeout=limits,
+                                                 **self._send_options))
+        final = history.pop() if history else first
+        final.history = [first, *history] if final is not first else []
+        return Head(final.status_code, final.reason or "", final.headers, final)
+
+    def _open_pool(self) -> Any:
+        """Return urllib3's pool for the host, made as requests' adapter makes it."""
+        import requests
+
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method="GET", url=self._base)
+        adapter: Any = self._session.get_adapter(self._base)
+        options = self._send_options
+        pool = adapter.get_connection_with_tls_context(
+            prepared, options["verify"], options["proxies"], options["cert"])
+        pool.ConnectionCls = _one_write_class(pool.ConnectionCls)
+        self._pool = pool
+        return pool
+
+    def _timeout_of(self, limits: tuple[float | None, float | None] | None) -> Any:
+        """Return urllib3's timeout for (connect, read) seconds (the client's, made once)."""
+        if limits == self._timeout and self._default_timeout is not None:
+            return self._default_timeout
+        import urllib3
+
+        connect, read = limits if limits is not None else (None, None)
+        timeout = urllib3.Timeout(connect=connect, read=read)
+        if limits == self._timeout:
+            self._default_timeout = timeout
+        return timeout
 
     def _prepare(
         self, method: str, url: str, data: bytes | None, upload: IO[bytes] | None
@@ -434,11 +514,83 @@ class Client(
         return _classify(exc, reading), _reason(exc)
 
 
+def _raw(response: Any) -> Any:
+    """Return the urllib3 response of a requests response, or the urllib3 response given."""
+    import requests
+
+    return response.raw if isinstance(response, requests.Response) else response
+
+
+def _blocks(response: Any) -> Iterator[bytes]:
+    """Yield a whole body's bytes, decoded as its ``Content-Encoding`` says."""
+    import requests
+
+    if isinstance(response, requests.Response):
+        return response.iter_content(READ_SIZE)
+    left = response.length_remaining
+    # A body of known, moderate length is read at once: one read, one copy.
+    size = left if left is not None and 0 < left <= 16 * READ_SIZE else READ_SIZE
+    return response.stream(size, decode_content=True)  # type: ignore[no-any-return]
+
+
+def _close(response: Any) -> None:
+    """Close a response: its connection goes back to the pool if its body was read."""
+    import requests
+
+    response.close()
+    if not isinstance(response, requests.Response):
+        response.release_conn()  # what ``requests.Response.close`` does after closing
+
+
+#: What `_OneWrite` derives from: urllib3's connection class, known only at run time.
+_Connection: Any = object
+
+
+class _OneWrite(_Connection):  # type: ignore[misc]
+    """Mixed into urllib3's connection class: write a request's head and body in one send.
+
+    urllib3 writes the head, then a bytes body, which wakes the server twice and costs a
+    system call more; this holds the head back until the body comes.
+    """
+
+    _hold = False
+    _head = b""
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None,
+                **options: Any) -> None:
+        self._hold = isinstance(body, bytes) and bool(body)
+        try:
+            super().request(method, url, body, headers, **options)
+        finally:
+            self._hold, self._head = False, b""
+
+    def send(self, data: Any) -> None:
+        if self._hold:
+            if not self._head:
+                self._head = data  # the head: the body comes next
+                return
+            data, self._hold, self._head = self._head + data, False, b""
+        super().send(data)
+
+
+_ONE_WRITE: dict[type, type] = {}
+
+
+def _one_write_class(base: type) -> type:
+    """Return ``base`` (a urllib3 connection class) with `_OneWrite` mixed in."""
+    cls = _ONE_WRITE.get(base)
+    if cls is None:
+        cls = _ONE_WRITE[base] = type(base.__name__, (_OneWrite, base), {})
+    return cls
+
+
 def _classify(exc: BaseException, reading: bool) -> str:
     """Name the transport failure behind a requests, urllib3 or socket exception."""
     import requests.exceptions as rex
     import urllib3.exceptions as u3
 
+    if isinstance(exc, u3.NewConnectionError) and not reading:
+        return E.CONNECT_FAILED  # urllib3 makes it a connect timeout for compatibility
     if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):
         return E.CONNECT_TIMED_OUT
     if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError, TimeoutError)) or (
