@@ -261,6 +261,9 @@ class Client(
     TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
     explicit ``verify=`` (a CA bundle file or directory, or ``False``) beats both.
+    ``verify=False`` was asked for, so urllib3's ``InsecureRequestWarning`` is not repeated
+    on every request: one warnings filter, for this host only, silences it (see
+    `_quiet_unverified`).
     """
 
     def __init__(
@@ -308,6 +311,8 @@ class Client(
             # requests lets the environment's bundle beat ``session.verify``; not ours.
             "verify": env["verify"] if self._verify is True else self._verify,
         }
+        if self._verify is False:
+            _quiet_unverified(urllib.parse.urlsplit(self._base).hostname or "")
         auth = session.auth
         if auth is None and session.trust_env:
             auth = requests.utils.get_netrc_auth(self._base)
@@ -571,6 +576,26 @@ class _OneWrite(_Connection):  # type: ignore[misc]
                 return
             data, self._hold, self._head = self._head + data, False, b""
         super().send(data)
+
+
+def _quiet_unverified(host: str) -> None:
+    """Silence urllib3's per-request ``InsecureRequestWarning`` for ``host``.
+
+    urllib3 has no per-pool or per-connection switch for it, and ``warnings.catch_warnings``
+    around each request is not thread-safe. So this adds one filter, as narrow as the
+    warnings module allows: that category, warned from ``urllib3.connectionpool``, with the
+    message naming this host. Other hosts, other warnings and other modules still warn; a
+    second client for the host replaces the filter rather than adding one; an application's
+    own later filters (``-W error``, ``resetwarnings()``) still win.
+    """
+    import re
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    warnings.filterwarnings(
+        "ignore", f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+        InsecureRequestWarning, r"urllib3\.connectionpool\Z")
 
 
 _ONE_WRITE: dict[type, type] = {}

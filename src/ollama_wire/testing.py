@@ -28,13 +28,19 @@ Scripted output: without ``num_predict`` an answer is 6 to 16 tokens (``done_rea
 with it the answer runs into the limit ("length"), so a disconnect test can use
 ``engine_options={"tokens_per_second": 200}`` and ``options={"num_predict": 100_000}``.
 
-Helpers: `DEFAULT_MODELS`, `CHAT_MODEL`, `THINKING_MODEL`, `EMBED_MODEL`, and
+Helpers: `DEFAULT_MODELS`, `CHAT_MODEL`, `THINKING_MODEL`, `EMBED_MODEL`,
 `wait_for_generation_stop(server, path)` which waits (no sleeping) until the latest
-generation on ``path`` finished and returns its `RequestRecord`.
+generation on ``path`` finished and returns its `RequestRecord`, and
+`open_loopback_sockets(port)` (with `loopback_socket_states(port)`), which counts this
+process's sockets still connected to the server, for tests that check a client closes its
+connections (Linux only: it reads ``/proc``).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,9 +53,11 @@ __all__ = [
     "DEFAULT_MODELS",
     "EMBED_MODEL",
     "THINKING_MODEL",
+    "loopback_socket_states",
     "ollama_server",
     "ollama_server_factory",
     "ollama_url",
+    "open_loopback_sockets",
     "wait_for_generation_stop",
 ]
 
@@ -72,6 +80,100 @@ def wait_for_generation_stop(
     """Wait until the latest request to ``path`` is finished and return its record."""
     records = server.requests.wait_for(lambda r: r.path == path, timeout=timeout)
     return records[-1]
+
+
+#: Where this process's descriptors and TCP tables are (Linux's procfs).
+_PROC_SELF = "/proc/self"
+#: The TCP states ``/proc/net/tcp`` reports, by their hex code (``include/net/tcp_states.h``).
+_TCP_STATES = {
+    0x01: "ESTABLISHED", 0x02: "SYN_SENT", 0x03: "SYN_RECV", 0x04: "FIN_WAIT1",
+    0x05: "FIN_WAIT2", 0x06: "TIME_WAIT", 0x07: "CLOSE", 0x08: "CLOSE_WAIT", 0x09: "LAST_ACK",
+    0x0A: "LISTEN", 0x0B: "CLOSING", 0x0C: "NEW_SYN_RECV",
+}
+
+
+def open_loopback_sockets(port: int) -> int:
+    """Count this process's open TCP sockets connected to ``port`` on a loopback address.
+
+    For tests that check a client closes its connections, with the server in the same
+    process: ``assert open_loopback_sockets(server.port) == 0`` after ``client.close()``.
+    Only the connecting side counts (the server's side has ``port`` as its local port, not
+    its remote one), in whatever state it is while its descriptor is open: a socket the
+    server closed but the client never did (CLOSE_WAIT) is a leak, and counts.
+
+    Linux only: it reads ``/proc/self/fd`` and ``/proc/self/net/tcp{,6}``, and raises
+    `RuntimeError` saying so where those cannot be read, rather than count nothing.
+    """
+    return len(loopback_socket_states(port))
+
+
+def loopback_socket_states(port: int) -> list[str]:
+    """Return the TCP state of each socket `open_loopback_sockets` counts, sorted.
+
+    ``["CLOSE_WAIT", "ESTABLISHED"]``: a failing ``== []`` then shows what was left open.
+    """
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be 1 to 65535, not {port}")
+    inodes = _socket_inodes()
+    states = []
+    for family in ("tcp", "tcp6"):
+        for remote, remote_port, state, inode in _tcp_table(family):
+            if remote_port == port and inode in inodes and _is_loopback(remote):
+                states.append(_TCP_STATES.get(state, f"0x{state:02X}"))
+    return sorted(states)
+
+
+def _no_proc(path: str, exc: OSError) -> RuntimeError:
+    return RuntimeError(
+        f"open_loopback_sockets reads /proc (Linux only), and cannot read {path}: {exc}"
+    )
+
+
+def _socket_inodes() -> set[int]:
+    """Return the inodes of the sockets among this process's open descriptors."""
+    folder = f"{_PROC_SELF}/fd"
+    try:
+        descriptors = os.listdir(folder)
+    except OSError as exc:
+        raise _no_proc(folder, exc) from exc
+    inodes = set()
+    for fd in descriptors:
+        try:
+            target = os.readlink(f"{folder}/{fd}")
+        except OSError:  # closed since the listing (the listing's own descriptor, say)
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _tcp_table(family: str) -> Iterator[tuple[bytes, int, int, int]]:
+    """Yield (remote address, remote port, state, inode) for each row of ``/proc`` ``family``.
+
+    ``tcp6`` is absent when the kernel has no IPv6; ``tcp`` must be there.
+    """
+    path = f"{_PROC_SELF}/net/{family}"
+    if family == "tcp6" and not os.path.exists(path):
+        return
+    try:
+        with open(path) as file:
+            rows = file.read().splitlines()[1:]
+    except OSError as exc:
+        raise _no_proc(path, exc) from exc
+    for row in rows:
+        fields = row.split()
+        address, _, remote_port = fields[2].partition(":")
+        # Addresses are 32-bit words in host byte order, as hex.
+        words = (int(address[i:i + 8], 16) for i in range(0, len(address), 8))
+        remote = b"".join(struct.pack("=I", word) for word in words)
+        yield remote, int(remote_port, 16), int(fields[3], 16), int(fields[9])
+
+
+def _is_loopback(packed: bytes) -> bool:
+    address = ipaddress.ip_address(packed)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 @pytest.fixture

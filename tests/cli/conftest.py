@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +19,33 @@ from ollama_wire.server import OllamaServer
 def env(tmp_path: Path) -> dict[str, str]:
     """Return the environment the command runs in."""
     return cli_env(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Make a self-signed certificate for 127.0.0.1; return (cert, key)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path], env: dict[str, str],
+               ollama_server_factory: Callable[..., OllamaServer],
+               monkeypatch: pytest.MonkeyPatch) -> OllamaServer:
+    """Serve HTTPS with `certificate`, which neither the environment nor the system trusts."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        env.pop(name, None)  # for `run`
+        monkeypatch.delenv(name, raising=False)  # for `cli`
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return ollama_server_factory(ssl_context=context)
 
 
 @pytest.fixture

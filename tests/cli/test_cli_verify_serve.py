@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 
+import pytest
 from cli_helpers import COMMAND, TIMEOUT, InProcess, Run
 
 from ollama_wire import Client
@@ -132,5 +134,60 @@ def test_serve_help_is_the_servers_own_and_loads_no_client(env: dict[str, str]) 
     assert "ollama_wire.server.__main__" in imported
     assert not {"requests", "httpx", "ollama_wire._client"} & imported
     assert result.stdout.startswith("usage: ollama-wire serve")
-    for option in ("--engine", "--port", "--model", "--token-rate"):
+    for option in ("--engine", "--port", "--model", "--token-rate", "--num-thread"):
         assert option in result.stdout
+
+
+def _served(monkeypatch: pytest.MonkeyPatch) -> list[OllamaServer]:
+    """Make both entry points build their server but not run it; return what they built."""
+    from ollama_wire.server import __main__ as server_main
+
+    built: list[OllamaServer] = []
+    monkeypatch.setattr(server_main, "serve", lambda server: built.append(server) or 0)
+    return built
+
+
+def _serve_main(entry: str, args: list[str]) -> int:
+    from ollama_wire.cli import main as cli_main
+    from ollama_wire.server.__main__ import main as server_main
+
+    return cli_main(["serve", *args]) if entry == "cli" else server_main(args)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("entry", ["cli", "server"])
+def test_serve_num_thread_reaches_the_llama_engine(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ollama_wire.server.llama import DEFAULT_NUM_THREAD, LlamaEngine
+
+    built = _served(monkeypatch)
+    assert _serve_main(entry, ["--engine", "llama", "--port", "0", "--num-thread", "1"]) == 0
+    assert _serve_main(entry, ["--engine", "llama", "--port", "0"]) == 0
+    engines = [server.engine for server in built]
+    assert all(isinstance(engine, LlamaEngine) for engine in engines)
+    assert [e.num_thread for e in engines] == [1, min(DEFAULT_NUM_THREAD, os.cpu_count() or 1)]
+
+
+@pytest.mark.parametrize("entry", ["cli", "server"])
+def test_serve_num_thread_is_a_positive_integer_and_only_the_llama_engines(
+    entry: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = _served(monkeypatch)
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exited:
+            _serve_main(entry, ["--engine", "scripted", "--num-thread", bad])
+        assert exited.value.code == 2
+        assert "argument --num-thread: " in capsys.readouterr().err
+    assert _serve_main(entry, ["--engine", "scripted", "--port", "0", "--num-thread", "1"]) == 0
+    assert built[0].engine.name == "scripted"  # which has no threads to set
+
+
+def test_serve_help_gives_the_engines_default_num_thread() -> None:
+    from ollama_wire.server.__main__ import build_parser
+    from ollama_wire.server.llama import DEFAULT_NUM_THREAD
+
+    text = " ".join(build_parser().format_help().split())
+    assert f"--num-thread N llama engine: CPU threads per model (default: {DEFAULT_NUM_THREAD}," \
+        in text
+    assert "fewer threads stream faster" in text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any, Generic, TypeAlias, TypeVar
@@ -12,36 +11,13 @@ from typing import Any, Generic, TypeAlias, TypeVar
 from ollama_wire import AsyncClient, Client, Stream
 from ollama_wire._async_client import AsyncStream
 from ollama_wire.server import OllamaServer
+from ollama_wire.testing import open_loopback_sockets
 
 T = TypeVar("T")
 
 
-def client_sockets(port: int) -> int:
-    """Count this process's open descriptors that are TCP sockets connected to ``port``.
-
-    The server runs in this process too, so plain descriptor counts would include its side of
-    each connection; matching the remote port counts only the client's side.
-    """
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        try:
-            with open(table) as file:
-                rows = file.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-                count += 1
-    return count
+#: Count this process's sockets connected to a loopback ``port``: the client's side only.
+client_sockets = open_loopback_sockets
 
 
 #: What the shared tests get as ``client``: a `Client` or a `SyncAsyncClient`.

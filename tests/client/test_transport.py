@@ -6,6 +6,7 @@ import http.server
 import ssl
 import subprocess
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from client_helpers import ClientKind, client_sockets
+from urllib3.exceptions import InsecureRequestWarning
 
 from ollama_wire import Client, ConnectError, LineTooLongError, OllamaError, RequestError
 from ollama_wire.server import OllamaServer
@@ -58,7 +60,6 @@ def tls_server(
     return ollama_server_factory(ssl_context=context)
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_an_explicit_verify_beats_the_environment(
     make_client: ClientKind, tls_server: OllamaServer, certificates: dict[str, tuple[Path, Path]],
     sleeps: list[float],
@@ -217,3 +218,35 @@ def test_close_closes_pooled_sockets_while_an_error_is_kept(ollama_server: Ollam
     assert str(info.value).startswith("boom")
     assert c.version().version  # a closed client opens new connections when used again
     c.close()
+
+
+def test_verify_false_does_not_warn_per_request(
+    make_client: ClientKind, tls_server: OllamaServer, recwarn: pytest.WarningsRecorder
+) -> None:
+    # recwarn shows every warning every time, as ``python -W always`` would.
+    c = make_client(tls_server.url, verify=False)
+    for _ in range(3):
+        assert c.version().version
+    assert list(c.chat(CHAT_MODEL, MESSAGES, stream=True))[-1].done is True
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_verify_false_quiets_only_urllib3s_warning_for_its_host(
+    tls_server: OllamaServer, recwarn: pytest.WarningsRecorder
+) -> None:
+    def warn(host: str, module: str = "urllib3.connectionpool") -> None:
+        text = f"Unverified HTTPS request is being made to host '{host}'. Adding certificate..."
+        warnings.warn_explicit(text, InsecureRequestWarning, "connectionpool.py", 1, module)
+
+    with Client(tls_server.url, verify=False):
+        pass
+    warn("127.0.0.1")  # quiet
+    warn("127.0.0.2")  # another host
+    warn("127.0.0.1", "myapp.http")  # another module
+    warnings.warn_explicit("something else", UserWarning, "connectionpool.py", 1,
+                           "urllib3.connectionpool")
+    assert [str(w.message)[:60] for w in recwarn] == [
+        "Unverified HTTPS request is being made to host '127.0.0.2'. ",
+        "Unverified HTTPS request is being made to host '127.0.0.1'. ",
+        "something else",
+    ]

@@ -14,12 +14,10 @@ import pytest
 from ollama_wire import AsyncClient, Client
 from ollama_wire import _async_client as async_client_module
 from ollama_wire import _client as client_module
+from ollama_wire.testing import loopback_socket_states, open_loopback_sockets
 
 #: Threads (or concurrent tasks) in the load tests, as the issue asks.
 LOAD_WORKERS = 32
-
-# /proc/net/tcp states that still hold a descriptor (everything but TIME_WAIT and CLOSE).
-_OPEN_STATES = {"01", "02", "03", "04", "05", "08", "09", "0A", "0B"}
 
 
 class Job:
@@ -198,42 +196,11 @@ class AsyncKind(ClientKind):
 KINDS: dict[str, type[ClientKind]] = {"async": AsyncKind, "sync": SyncKind}
 
 
-def _socket_inodes() -> set[str]:
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[8:-1])
-    return found
-
-
-def open_sockets(port: int) -> int:
-    """Count this process's open TCP sockets connected to ``port`` (client side only).
-
-    A socket the server closed but the client never did (CLOSE_WAIT) counts: that is a leak.
-    """
-    return len(socket_states(port))
-
-
-def socket_states(port: int) -> list[str]:
-    """Return the TCP states (``/proc/net/tcp`` codes) of this process's sockets to ``port``."""
-    inodes = _socket_inodes()
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if remote_port == port and fields[3] in _OPEN_STATES and fields[9] in inodes:
-                found.append(fields[3])
-    return found
+#: Count this process's open TCP sockets connected to ``port`` (client side only); a socket
+#: the server closed but the client never did (CLOSE_WAIT) counts: that is a leak.
+open_sockets = open_loopback_sockets
+#: The TCP states of those sockets (``"CLOSE_WAIT"``...), so a failed ``== []`` shows them.
+socket_states = loopback_socket_states
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

@@ -40,12 +40,24 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="connect and read timeout (default: the client's, 5 s and 300 s)")
     group.add_argument("--retries", type=_non_negative_int, default=default(None), metavar="N",
                        help="retries on connection failures and 429/502/503/504 (default: 2)")
+    # Not `--insecure`: pull and push have that already, with Ollama's meaning (the registry).
+    group.add_argument("--no-verify", action="store_true", default=default(False),
+                       help="do not verify the server's TLS certificate (not with --ca-bundle)")
+    group.add_argument("--ca-bundle", type=_ca_bundle, default=default(None), metavar="PATH",
+                       help="verify the server's TLS certificate against this CA bundle (a PEM "
+                            "file, such as a self-signed server's certificate, or a folder)")
     group.add_argument("--trace", action="store_true", default=default(False),
                        help="print the wire trace (requests and response lines) on stderr")
     group.add_argument("--json", action="store_true", default=default(False),
                        help="machine-readable JSON output")
     group.add_argument("--debug", action="store_true", default=default(False),
                        help="show tracebacks")
+
+
+def _ca_bundle(text: str) -> str:
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no CA bundle at {text!r}: give a PEM file or a folder")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -152,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, verb in (("pull", "Pull"), ("push", "Push")):
         p = command(name, f"_models:run_{name}", f"{verb} a model with per-layer progress.")
         p.add_argument("model", metavar="MODEL")
-        p.add_argument("--insecure", action="store_true", help="allow an http registry")
+        p.add_argument("--insecure", action="store_true",
+                       help="allow an http or unverified registry (the server's own TLS: "
+                            "--no-verify)")
 
     p = command("create", "_models:run_create",
                 "Create a model from a Modelfile or from options.")
@@ -198,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_VALUED_GLOBALS = frozenset({"--host", "--timeout", "--retries"})
+_VALUED_GLOBALS = frozenset({"--host", "--timeout", "--retries", "--ca-bundle"})
 
 
 def _split_serve(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -224,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     words, server_args = _split_serve(words)
     args = parser.parse_args(words)
     args.server_args = server_args
+    if getattr(args, "no_verify", False) and getattr(args, "ca_bundle", None):
+        parser.error("--no-verify and --ca-bundle exclude each other: --no-verify turns off "
+                     "the certificate check that --ca-bundle sets up")
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

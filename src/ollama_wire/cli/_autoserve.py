@@ -43,7 +43,7 @@ def answers(ctx: Context) -> bool:
     """Tell whether anything answers `/api/version` at the host, without retrying."""
     from ollama_wire import Client, ConnectError
 
-    with Client(ctx.host, timeout=PROBE_TIMEOUT, max_retries=0) as probe:
+    with Client(ctx.host, timeout=PROBE_TIMEOUT, max_retries=0, verify=ctx.verify) as probe:
         try:
             probe.version()
         except ConnectError:

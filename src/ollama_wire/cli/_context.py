@@ -42,6 +42,14 @@ class Context:
         host = getattr(self.args, "host", None)
         return str(host) if host else None
 
+    @property
+    def verify(self) -> bool | str:
+        """Return the client's ``verify=``: False for `--no-verify`, the `--ca-bundle` path."""
+        if getattr(self.args, "no_verify", False):
+            return False
+        bundle = getattr(self.args, "ca_bundle", None)
+        return str(bundle) if bundle else True
+
     def client(self) -> Client:
         """Return the client for this run, made on first use (that is when requests loads)."""
         if self._client is None:
@@ -49,10 +57,10 @@ class Context:
         return self._client
 
     def make_client(self, host: str | None) -> Client:
-        """Make a client for `host` with this run's timeout, retries and trace."""
+        """Make a client for `host` with this run's timeout, retries, TLS and trace."""
         from ollama_wire import Client
 
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"verify": self.verify}
         if getattr(self.args, "timeout", None) is not None:
             kwargs["timeout"] = self.args.timeout
         if getattr(self.args, "retries", None) is not None:

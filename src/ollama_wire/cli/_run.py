@@ -13,6 +13,8 @@ from ollama_wire.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT
 from ollama_wire.cli._context import CommandError, Context, UsageError
 
 _PULL_HINT = re.compile(r"`ollama pull ([^`]+)`")
+_TLS_HINT = ("To trust the server's certificate, pass --ca-bundle PATH (the certificate or "
+             "its CA, as PEM); to skip the check, --no-verify")
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, *, debug: bool) -> int:
@@ -61,6 +63,9 @@ def describe(exc: BaseException) -> str:
         message = f"{message.rstrip('.')}. {hint}"
     # The library speaks Python (`timeout=`); here the knob is an option.
     message = message.replace("pass a longer timeout=", "pass a longer --timeout SECONDS")
+    # The library's TLS error says what failed; here there are two options that fix it.
+    if "certificate verify failed" in message.lower() and _is_library_error(exc):
+        message = f"{message.rstrip('.')}. {_TLS_HINT}"
     if _is_library_error(exc) or isinstance(exc, ValueError):
         return message
     if isinstance(exc, FileNotFoundError):
