@@ -33,7 +33,8 @@ Helpers: `DEFAULT_MODELS`, `CHAT_MODEL`, `THINKING_MODEL`, `EMBED_MODEL`,
 generation on ``path`` finished and returns its `RequestRecord`, and
 `open_loopback_sockets(port)` (with `loopback_socket_states(port)`), which counts this
 process's sockets still connected to the server, for tests that check a client closes its
-connections (Linux only: it reads ``/proc``).
+connections (Linux only: it reads ``/proc``), and `self_signed_certificate(folder)` for an
+HTTPS server (``OllamaServer(ssl_context=...)``) that nothing trusts until told to.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import struct
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +61,7 @@ __all__ = [
     "ollama_server_factory",
     "ollama_url",
     "open_loopback_sockets",
+    "self_signed_certificate",
     "wait_for_generation_stop",
 ]
 
@@ -174,6 +178,29 @@ def _is_loopback(packed: bytes) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def self_signed_certificate(folder: Path, name: str = "server") -> tuple[Path, Path]:
+    """Make a self-signed certificate for 127.0.0.1 in ``folder``; return (cert, key) paths.
+
+    Made with the ``openssl`` command (an EC P-256 key, valid for two days)::
+
+        cert, key = self_signed_certificate(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server = ollama_server_factory(ssl_context=context)   # https://127.0.0.1:PORT
+    """
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+             "-days", "2", "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True, timeout=60,
+        )
+    except FileNotFoundError:
+        raise RuntimeError("self_signed_certificate needs the openssl command") from None
+    return cert, key
 
 
 @pytest.fixture

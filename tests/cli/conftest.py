@@ -13,6 +13,7 @@ import pytest
 from cli_helpers import COMMAND, TIMEOUT, InProcess, Run, Terminal, cli_env
 
 from ollama_wire.server import OllamaServer
+from ollama_wire.testing import self_signed_certificate
 
 
 @pytest.fixture
@@ -24,15 +25,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Make a self-signed certificate for 127.0.0.1; return (cert, key)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import subprocess
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from ollama_wire import Client, ConnectError, LineTooLongError, OllamaError, RequestError
 from ollama_wire.server import OllamaServer
-from ollama_wire.testing import CHAT_MODEL
+from ollama_wire.testing import CHAT_MODEL, self_signed_certificate
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -26,22 +25,11 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 # TLS ---------------------------------------------------------------------------------------
 
 
-def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """Two self-signed certificates for 127.0.0.1: the server's and an unrelated one."""
     folder = tmp_path_factory.mktemp("tls")
-    return {name: _certificate(folder, name) for name in ("server", "other")}
+    return {name: self_signed_certificate(folder, name) for name in ("server", "other")}
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import base64
 import http.server
 import logging
 import ssl
-import subprocess
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from reliability_helpers import ClientKind
 
 from ollama_wire import ConnectError, OllamaError
 from ollama_wire.server import OllamaServer
+from ollama_wire.testing import self_signed_certificate
 
 MODEL = "llama3.2"
 PASSWORD = "pw-9f3c1e-secret"
@@ -215,15 +215,7 @@ def test_redirects_are_followed_like_the_sdk(
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Make a self-signed certificate for 127.0.0.1; return (cert, key)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
