@@ -1,8 +1,10 @@
-"""The AsyncClient: the httpx transport under the shared endpoint methods.
+"""The AsyncClient: httpx under the shared endpoint methods.
 
 Everything but moving bytes is shared with the sync `Client`: the endpoint methods and
 settings (``_endpoints``), request building, retries, trace and errors (``_protocol``'s
-`Exchange`), and the NDJSON decoder. httpx is imported when the first AsyncClient is made.
+`Exchange`), and the NDJSON decoder. httpx is the HTTP API; the bytes of ``http://`` hosts
+move on asyncio streams (``_aio_transport``). httpx is imported when the first AsyncClient
+is made.
 """
 
 from __future__ import annotations
@@ -102,7 +104,12 @@ class AsyncStream(Generic[T]):
 async def _iterate(
     client: AsyncClient, exchange: P.Exchange, limits: Any, decoder: StreamDecoder[T]
 ) -> AsyncGenerator[T, None]:
-    """Send a streaming call and yield its chunks; close the response however it ends."""
+    """Send a streaming call and yield its chunks; close the response however it ends.
+
+    A block read holds many lines (the transport hands over all the payload a read
+    completes), so the decoder's count is kept to the chunks handed over: ``chunks`` and
+    the errors hold what the caller was given, however the stream ends.
+    """
     call = exchange.call
     response: httpx.Response = await client._send(exchange, limits)
     # httpx makes this an async generator; closing it ourselves spares the loop a task.
@@ -115,8 +122,19 @@ async def _iterate(
                 break
             except Exception as exc:
                 raise decoder.fail(client._failure(exc, call, reading=True).error) from None
-            for chunk in decoder.feed(data):
-                yield chunk
+            given = decoder.count
+            try:
+                parts = decoder.feed(data)
+            except E.OllamaError as exc:
+                # The chunks before the bad line are still handed over, as they are when
+                # each read brings one line.
+                for part in exc.chunks[given:]:
+                    yield part
+                raise
+            for part in parts:
+                given += 1
+                decoder.count = given
+                yield part
         for chunk in decoder.finish():
             yield chunk
     finally:
@@ -329,7 +347,15 @@ class AsyncClient(
         return transport.http
 
     def _make_http(self) -> httpx.AsyncClient:
+        """Make the httpx client of one loop, its default transport an `AioTransport`.
+
+        The AioTransport serves every URL that no proxy from the environment claims:
+        ``http://`` on asyncio streams, ``https://`` through httpx's own transport, made on
+        first use. Proxies stay httpx's.
+        """
         import httpx
+
+        from ollama_wire._aio_transport import AioTransport
 
         limits = httpx.Limits(max_connections=None,
                               max_keepalive_connections=P.DEFAULT_POOL_SIZE)
@@ -340,9 +366,25 @@ class AsyncClient(
                 verify = ssl.create_default_context(capath=self._verify)
             else:
                 verify = ssl.create_default_context(cafile=self._verify)
+
         # Redirects are followed, as requests and the official SDK do.
-        return httpx.AsyncClient(limits=limits, timeout=_timeout(self._timeout),
-                                 follow_redirects=True, verify=verify)
+        options: dict[str, Any] = {"timeout": _timeout(self._timeout), "follow_redirects": True}
+        try:
+            # httpx's own reading of the proxy variables (private, hence the fallback).
+            from httpx._utils import get_environment_proxies
+        except ImportError:  # a future httpx: its own transport for everything
+            return httpx.AsyncClient(limits=limits, verify=verify, **options)
+
+        def transport(proxy: str | None = None) -> httpx.AsyncBaseTransport:
+            return httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=proxy)
+
+        # Given a transport, httpx ignores the environment's proxies: they are mounted here as
+        # httpx mounts them, and what none claims (NO_PROXY's hosts: None) goes to ours.
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            pattern: None if proxy is None else transport(proxy)
+            for pattern, proxy in get_environment_proxies().items()
+        }
+        return httpx.AsyncClient(transport=AioTransport(transport), mounts=mounts, **options)
 
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
         return _classify(exc, reading), str(exc) or type(exc).__name__

@@ -602,7 +602,12 @@ _ONE_WRITE: dict[type, type] = {}
 
 
 def _one_write_class(base: type) -> type:
-    """Return ``base`` (a urllib3 connection class) with `_OneWrite` mixed in."""
+    """Return ``base`` (a urllib3 connection class) with `_OneWrite` mixed in.
+
+    Threads that open the pool at once may both get here, one with the class the other set.
+    """
+    if issubclass(base, _OneWrite):
+        return base
     cls = _ONE_WRITE.get(base)
     if cls is None:
         cls = _ONE_WRITE[base] = type(base.__name__, (_OneWrite, base), {})

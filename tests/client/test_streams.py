@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
 import pytest
 from client_helpers import AnyClient, ClientKind, connections
 
@@ -213,3 +218,43 @@ def test_the_fallback_read_path_gives_the_same_stream(
         assert len(plain) == 501
         assert c.version().version
     assert connections(ollama_server) == 1
+
+
+@pytest.fixture
+def broken_framing() -> Iterator[str]:
+    """A loopback server whose stream's chunked framing breaks after two good lines."""
+    lines = [b'{"model":"m","response":"a","done":false}\n',
+             b'{"model":"m","response":"b","done":false}\n']
+    body = b"".join(b"%x\r\n%s\r\n" % (len(line), line) for line in lines) + b"zz\r\njunk\r\n"
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n" + body)
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.recv(65536)  # until the client hangs up
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_broken_chunked_framing_is_an_invalid_response_with_the_chunks_before_it(
+    make_client: ClientKind, broken_framing: str
+) -> None:
+    c = make_client(broken_framing, max_retries=0)
+    received: list[str] = []
+
+    def read() -> None:
+        for part in c.generate("m", "hi", stream=True):
+            received.append(part.response)
+
+    with pytest.raises(InvalidResponseError, match="broken chunked encoding") as info:
+        read()
+    assert received == ["a", "b"]
+    assert [chunk.response for chunk in info.value.chunks] == ["a", "b"]

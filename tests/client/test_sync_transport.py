@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -161,3 +162,23 @@ def test_a_request_with_a_body_is_one_write() -> None:
     assert writes[0].endswith(b'\r\n\r\n{"model":"m","input":"hi"}')
     assert b"Content-Length: 26\r\n" in writes[0]
     assert writes[1].startswith(b"GET /api/version HTTP/1.1\r\n")
+
+
+def test_the_one_write_class_is_made_once_per_connection_class() -> None:
+    # Threads opening the pool at once may hand over the class another thread already set.
+    once = _one_write_class(urllib3.connection.HTTPConnection)
+    assert _one_write_class(once) is once
+    assert _one_write_class(urllib3.connection.HTTPConnection) is once
+    assert once.__mro__[2] is urllib3.connection.HTTPConnection
+
+
+def test_many_threads_start_on_a_new_client_at_once(ollama_server: OllamaServer) -> None:
+    with Client(ollama_server.url) as c:
+        start = threading.Barrier(16)
+
+        def call(_: int) -> str:
+            start.wait()
+            return str(c.version().version)
+
+        with ThreadPoolExecutor(16) as pool:
+            assert len(set(pool.map(call, range(16)))) == 1
