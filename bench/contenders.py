@@ -487,7 +487,7 @@ class SdkAsyncClient(_AsyncClientLike):
 
 
 class WireAsyncClient(_AsyncClientLike):
-    """This project: `ollama_wire.AsyncClient` (httpx)."""
+    """This project: `ollama_wire.AsyncClient` (httpx; asyncio streams for http://)."""
 
     name = "ollama-wire AsyncClient"
 

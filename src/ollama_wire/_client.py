@@ -256,7 +256,10 @@ class Client(
     iterates it.
 
     Sessions: the session's headers, auth, proxies and certificate settings (and the
-    environment's proxies and CA bundle) are read once, when the client is made.
+    environment's proxies and CA bundle) are read once, when the client is made. With its
+    own session and nothing for requests to add (no proxy, client certificate, netrc auth or
+    cookie), the client sends through urllib3's pool for the host directly; a response that
+    sets a cookie or redirects is handed to requests, as ``Session.send`` would.
 
     TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
