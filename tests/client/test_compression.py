@@ -5,8 +5,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,12 +51,8 @@ class _Gzipping(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def gzip_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gzipping)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def gzip_url(serve_handler: Callable[[type], str]) -> str:
+    return serve_handler(_Gzipping)
 
 
 def test_a_gzipped_body_is_decoded(make_client: ClientKind, gzip_url: str) -> None:

@@ -12,7 +12,7 @@ import http.server
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +22,9 @@ import urllib3
 from ollama_wire import Client
 from ollama_wire._client import _one_write_class
 from ollama_wire.server import OllamaServer
+
+#: ``url, seen = recorder(cookie="")``: a server's URL and the requests it saw.
+Recorder = Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]]
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -47,26 +50,18 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def recorder() -> Iterator[Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]]]:
+def recorder(serve_handler: Callable[[type], str]) -> Recorder:
     """Start loopback servers that record requests: ``url, seen = recorder(cookie=...)``."""
-    servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(cookie: str = "") -> tuple[str, list[tuple[str, dict[str, str]]]]:
         seen: list[tuple[str, dict[str, str]]] = []
-        handler = type("Recorder", (_Recorder,), {"seen": seen, "cookie": cookie})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", seen
+        return serve_handler(type("Recorder", (_Recorder,), {"seen": seen, "cookie": cookie})), seen
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def test_a_proxy_from_the_environment_is_used(
-    recorder: Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]],
+    recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     proxy, seen = recorder()
@@ -79,7 +74,7 @@ def test_a_proxy_from_the_environment_is_used(
 
 
 def test_no_proxy_sends_directly(
-    recorder: Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]],
+    recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, seen = recorder()
@@ -91,7 +86,7 @@ def test_no_proxy_sends_directly(
 
 
 def test_a_cookie_the_server_sets_is_sent_on_later_calls(
-    recorder: Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]],
+    recorder: Recorder,
 ) -> None:
     url, seen = recorder(cookie="session=s1; Path=/")
     with Client(url) as c:
@@ -102,7 +97,7 @@ def test_a_cookie_the_server_sets_is_sent_on_later_calls(
 
 
 def test_the_headers_are_those_requests_would_send(
-    recorder: Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]],
+    recorder: Recorder,
 ) -> None:
     url, seen = recorder()
     with Client(url, headers={"X-Team": "blue"}) as c:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,21 +117,9 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def redirect_to() -> Iterator[Callable[[str], str]]:
+def redirect_to(serve_handler: Callable[[type], str]) -> Callable[[str], str]:
     """Start a loopback server that redirects to a URL ("" redirects to itself)."""
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(target: str) -> str:
-        handler = type("Redirect", (_Redirect,), {"target": target})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return lambda target: serve_handler(type("Redirect", (_Redirect,), {"target": target}))
 
 
 def test_a_cookie_set_on_a_redirect_goes_to_the_next_hop(

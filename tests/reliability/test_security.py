@@ -6,9 +6,8 @@ import base64
 import http.server
 import logging
 import ssl
-import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,23 +141,18 @@ class _Redirector(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def redirector() -> Iterator[Callable[[str, int], tuple[str, list[dict[str, str]]]]]:
+def redirector(
+    serve_handler: Callable[[type], str],
+) -> Callable[[str, int], tuple[str, list[dict[str, str]]]]:
     """Start a loopback server that redirects every request; return its URL and its log."""
-    servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(target: str, status: int) -> tuple[str, list[dict[str, str]]]:
         seen: list[dict[str, str]] = []
         handler = type("Redirect", (_Redirector,), {"target": target, "status": status,
                                                      "seen": seen})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", seen
+        return serve_handler(handler), seen
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
