@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import http.server
+import signal
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C reach the commands the tests start, even from a background job.
+
+    A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+    across ``exec``: the CLI tests that send SIGINT to a child would then see nothing happen.
+    A handler (unlike "ignore") is reset to the default in a child, so installing Python's own
+    gives every child the usual Ctrl-C.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
