@@ -334,6 +334,7 @@ class _History:
         self._packed: list[bytes] = []
 
     def add(self, data: bytes) -> None:
+        """Keep ``data``, after what came before."""
         if self._zip is not None:
             packed = self._zip.compress(data)
             if packed:
