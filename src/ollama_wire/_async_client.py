@@ -104,12 +104,7 @@ class AsyncStream(Generic[T]):
 async def _iterate(
     client: AsyncClient, exchange: P.Exchange, limits: Any, decoder: StreamDecoder[T]
 ) -> AsyncGenerator[T, None]:
-    """Send a streaming call and yield its chunks; close the response however it ends.
-
-    A block read holds many lines (the transport hands over all the payload a read
-    completes), so the decoder's count is kept to the chunks handed over: ``chunks`` and
-    the errors hold what the caller was given, however the stream ends.
-    """
+    """Send a streaming call and yield its chunks; close the response however it ends."""
     call = exchange.call
     response: httpx.Response = await client._send(exchange, limits)
     # httpx makes this an async generator; closing it ourselves spares the loop a task.
@@ -122,18 +117,7 @@ async def _iterate(
                 break
             except Exception as exc:
                 raise decoder.fail(client._failure(exc, call, reading=True).error) from None
-            given = decoder.count
-            try:
-                parts = decoder.feed(data)
-            except E.OllamaError as exc:
-                # The chunks before the bad line are still handed over, as they are when
-                # each read brings one line.
-                for part in exc.chunks[given:]:
-                    yield part
-                raise
-            for part in parts:
-                given += 1
-                decoder.count = given
+            for part in decoder.parts(data):
                 yield part
         for chunk in decoder.finish():
             yield chunk

@@ -130,7 +130,7 @@ def _iterate(
                 raise decoder.fail(client._failure(exc, call, reading=True).error) from None
             if not data:
                 break
-            yield from decoder.feed(data)
+            yield from decoder.parts(data)
         if direct:
             raw.release_conn()  # what urllib3 does when it sees the body end
         yield from decoder.finish()
@@ -166,7 +166,6 @@ def _iterate_chunked(
 
     framing = P.ChunkedDecoder()
     read = sock.read1
-    yielded = 0
     while not framing.done:
         try:
             data = read(READ_SIZE)
@@ -183,21 +182,7 @@ def _iterate_chunked(
             # the connection goes back to the pool; with bytes past the end it is closed.
             raw._fp._close_conn()
             raw.release_conn()
-        try:
-            parts = decoder.feed(payload)
-        except E.OllamaError as exc:
-            # A block holds many lines: the chunks before the bad one are still handed over,
-            # as they are when each read brings one line.
-            yield from exc.chunks[yielded:]
-            raise
-        try:
-            for part in parts:
-                yielded += 1
-                yield part
-        except GeneratorExit:
-            # Closed inside a block: ``chunks`` keeps only what the caller was given.
-            decoder.count = yielded
-            raise
+        yield from decoder.parts(payload)
         if framing.error is not None:  # broken framing after the payload just handed over
             raise decoder.fail(framing.error)
     yield from decoder.finish()

@@ -9,7 +9,7 @@ Nothing here touches the network. A client (sync or async) only moves bytes:
 ``check_verify(verify)``               True, False or a CA bundle path
 ``encode_json(call.body)``             the request body
 ``parse_body(call, status, body)``     the typed result, or the matching error
-``StreamDecoder(call).feed(bytes)``    typed chunks; ``finish()`` at the end of body
+``StreamDecoder(call).feed(bytes)``    typed chunks (or ``.parts``, lazily); ``finish()`` at the end
 ``BodyReader(max_size).feed(bytes)``   a whole body, refused past ``max_size``
 ``ChunkedDecoder().feed(bytes)``       the payload of a chunked HTTP/1.1 body
 ``Exchange(call, ...)``                the attempts of one call: retries, trace, errors
@@ -398,17 +398,27 @@ class StreamDecoder(Generic[T]):
 
     def feed(self, data: bytes) -> list[T]:
         """Return the chunks completed by ``data``."""
+        return list(self.parts(data))
+
+    def parts(self, data: bytes) -> Iterator[T]:
+        """Take ``data`` now; return an iterator over the chunks it completes.
+
+        A chunk counts (in ``count``, ``chunks`` and the errors) once it is handed over, so
+        a consumer that stops inside a block leaves the rest of it uncounted, and a bad line
+        raises after the chunks before it were handed over: a block read holds many lines,
+        yet the caller sees what it would see if each read brought one.
+        """
         try:
             lines = self._lines.feed(data)
         except LineTooLongError as exc:
             exc.chunks = self.chunks
             raise
         self._history.add(data)
-        return self._records(lines) if lines else []
+        return self._records(lines)
 
     def finish(self) -> list[T]:
         """Decode what is left at the end of the body; raise if the final chunk never came."""
-        out = self._records(self._lines.flush())
+        out = list(self._records(self._lines.flush()))
         if not self.done:
             key, value = self._call.final
             err = IncompleteStreamError(
@@ -425,29 +435,26 @@ class StreamDecoder(Generic[T]):
         exc.chunks = self.chunks
         return exc
 
-    def _records(self, lines: list[bytes]) -> list[T]:
-        if self._trace:
-            for line in lines:
-                _trace.trace_line(line)
+    def _records(self, lines: list[bytes]) -> Iterator[T]:
         key, value = self._call.final
         wrap = self._call.wrap
-        out: list[T] = []
-        try:
-            for line in lines:
+        trace = self._trace
+        for line in lines:
+            if trace:
+                _trace.trace_line(line)
+            try:
                 data = self._decode(line)
                 if data is None:
                     continue
                 if "error" in data:
                     raise StreamError(str(data["error"]))
-                out.append(wrap(data))
-                if data.get(key) == value:
-                    self.done = True
-        except OllamaError as exc:
-            self.count += len(out)
-            self.fail(exc)
-            raise
-        self.count += len(out)
-        return out
+            except OllamaError as exc:
+                raise self.fail(exc) from None
+            part = wrap(data)
+            if data.get(key) == value:
+                self.done = True
+            self.count += 1
+            yield part
 
     def _decode(self, line: bytes) -> dict[str, Any] | None:
         """Decode one line to a JSON object; None for a blank line."""
