@@ -535,6 +535,8 @@ def _close(response: Any) -> None:
         response.release_conn()  # what ``requests.Response.close`` does after closing
 
 
+#: The largest request body `_OneWrite` sends in the same write as the head.
+ONE_WRITE_LIMIT = 1024 * 1024
 #: What `_OneWrite` derives from: urllib3's connection class, known only at run time.
 _Connection: Any = object
 
@@ -543,7 +545,8 @@ class _OneWrite(_Connection):  # type: ignore[misc]
     """Mixed into urllib3's connection class: write a request's head and body in one send.
 
     urllib3 writes the head, then a bytes body, which wakes the server twice and costs a
-    system call more; this holds the head back until the body comes.
+    system call more; this holds the head back until the body comes. A body past
+    `ONE_WRITE_LIMIT` (images, say) goes out apart, rather than be copied behind the head.
     """
 
     _hold = False
@@ -551,7 +554,7 @@ class _OneWrite(_Connection):  # type: ignore[misc]
 
     def request(self, method: str, url: str, body: Any = None, headers: Any = None,
                 **options: Any) -> None:
-        self._hold = isinstance(body, bytes) and bool(body)
+        self._hold = isinstance(body, bytes) and 0 < len(body) <= ONE_WRITE_LIMIT
         try:
             super().request(method, url, body, headers, **options)
         finally:

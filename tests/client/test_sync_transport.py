@@ -8,6 +8,7 @@ must still do as requests would.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import socket
@@ -20,7 +21,7 @@ import pytest
 import urllib3
 
 from ollama_wire import Client
-from ollama_wire._client import _one_write_class
+from ollama_wire._client import ONE_WRITE_LIMIT, _one_write_class
 from ollama_wire.server import OllamaServer
 
 #: ``url, seen = recorder(cookie="")``: a server's URL and the requests it saw.
@@ -124,6 +125,19 @@ def test_a_request_with_a_body_is_one_write() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     writes: list[bytes] = []
 
+    def read_all(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+
+    def drain() -> None:  # read what comes, so that no write waits for room
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=read_all, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=drain, daemon=True).start()
+
     class Recorded:
         """A socket that records what is written to it."""
 
@@ -143,20 +157,23 @@ def test_a_request_with_a_body_is_one_write() -> None:
             self.sock = Recorded(self.sock)
 
     port = listener.getsockname()[1]
-    post, get = Counted("127.0.0.1", port), Counted("127.0.0.1", port)
+    post, get, big = (Counted("127.0.0.1", port) for _ in range(3))
     try:
         post.request("POST", "/api/embed", body=b'{"model":"m","input":"hi"}',
                      headers={"Content-Type": "application/json"})
         get.request("GET", "/api/version")  # no body: the head alone, as before
+        big.request("POST", "/api/chat", body=b"x" * (ONE_WRITE_LIMIT + 1))
     finally:
-        post.close()
-        get.close()
+        for conn in (post, get, big):
+            conn.close()
         listener.close()
-    assert len(writes) == 2
+    assert len(writes) == 4
     assert writes[0].startswith(b"POST /api/embed HTTP/1.1\r\n")
     assert writes[0].endswith(b'\r\n\r\n{"model":"m","input":"hi"}')
     assert b"Content-Length: 26\r\n" in writes[0]
     assert writes[1].startswith(b"GET /api/version HTTP/1.1\r\n")
+    assert writes[2].startswith(b"POST /api/chat HTTP/1.1\r\n")  # a big body goes apart
+    assert writes[3] == b"x" * (ONE_WRITE_LIMIT + 1)
 
 
 def test_the_one_write_class_is_made_once_per_connection_class() -> None:
