@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple, Protocol
@@ -332,9 +333,15 @@ class _Connection:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
     def usable(self) -> bool:
-        """Tell whether an idle connection is still open at both ends."""
-        return not (self.reader.at_eof() or self.reader.exception() is not None
-                    or self.writer.is_closing())
+        """Tell whether an idle connection is still open at both ends.
+
+        Besides what the stream knows, the socket is asked: the loop may not have read a FIN
+        (or stray bytes) that already arrived, and an idle connection has nothing to read.
+        """
+        if self.reader.at_eof() or self.reader.exception() is not None:
+            return False
+        sock = self.writer.get_extra_info("socket")
+        return not self.writer.is_closing() and (sock is None or not _readable(sock.fileno()))
 
     def close(self) -> None:
         """Drop the connection now, unsent bytes and all (the server sees it go)."""
@@ -349,6 +356,15 @@ class _Connection:
             await self.writer.wait_closed()
         except OSError:
             pass
+
+
+def _readable(fd: int) -> bool:
+    """Tell, without waiting, whether the socket ``fd`` has something to read (or its end)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # Windows: no poll(), and no fd limit
 
 
 class _Body(httpx.AsyncByteStream):

@@ -380,15 +380,14 @@ def test_an_idle_connection_the_server_closed_is_not_reused(
     connection would show in its log (and go unanswered).
     """
     pooled = threading.Semaphore(0)
+    ended = threading.Semaphore(0)  # released once per connection, when the server ended it
 
     def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
         conn.sendall(with_length(VERSION))
         assert pooled.acquire(timeout=5)
-        if how == "close":
-            return False
-        conn.shutdown(socket.SHUT_WR)
-        server.finished.release()
-        return True
+        conn.shutdown(socket.SHUT_RDWR if how == "close" else socket.SHUT_WR)
+        ended.release()
+        return how == "shutdown"
 
     server = raw_server(reply)
 
@@ -398,10 +397,37 @@ def test_an_idle_connection_the_server_closed_is_not_reused(
                 assert (await c.version()).version == "9.9.9"
                 assert client_sockets(server.port) == 1  # in the pool
                 pooled.release()
-                await wait_finished(server)
+                assert await asyncio.to_thread(ended.acquire, True, 5)
 
     asyncio.run(main())
     assert [number for number, _ in server.log] == [1, 2, 3]  # one request per connection
+
+
+def test_an_idle_connection_closed_before_the_loop_noticed_is_not_reused(
+    raw_server: RawServerFactory,
+) -> None:
+    """The FIN is on the socket, but the loop was busy and has not read it: ask the socket."""
+    pooled = threading.Semaphore(0)
+    ended = threading.Semaphore(0)
+
+    def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
+        conn.sendall(with_length(VERSION))
+        assert pooled.acquire(timeout=5)
+        conn.shutdown(socket.SHUT_WR)
+        ended.release()
+        return True  # and go on reading: a request sent on this connection would show
+
+    server = raw_server(reply)
+
+    async def main() -> None:
+        async with AsyncClient(server.url, max_retries=0) as c:
+            for _ in range(2):
+                assert (await c.version()).version == "9.9.9"
+                pooled.release()
+                assert ended.acquire(timeout=5)  # blocks the loop, which so cannot see the FIN
+
+    asyncio.run(main())
+    assert [number for number, _ in server.log] == [1, 2]
 
 
 @pytest.mark.parametrize(
