@@ -51,17 +51,6 @@ __all__ = ["DEFAULT_FAULT_ERROR", "Fault", "Faults"]
 
 DEFAULT_FAULT_ERROR = "an error was encountered while running the model"
 
-_INT_FIELDS = (
-    "status",
-    "error_after",
-    "drop_after",
-    "truncate_after",
-    "malformed_after",
-    "invalid_utf8_after",
-    "reset_after",
-    "long_line",
-    "times",
-)
 _AFTER_FIELDS = (
     "error_after",
     "drop_after",
@@ -70,6 +59,7 @@ _AFTER_FIELDS = (
     "invalid_utf8_after",
     "reset_after",
 )
+_INT_FIELDS = ("status", *_AFTER_FIELDS, "long_line", "times")
 _FLOAT_FIELDS = ("delay_headers", "delay_chunks")
 _STR_FIELDS = ("model", "path", "error", "retry_after")
 

@@ -61,35 +61,13 @@ def layers_for(name: str, card: ModelCard) -> list[Layer]:
 
     model_digest = f"sha256:{card.digest}" if card.digest else digest("model", name)
     layers = [Layer("application/vnd.ollama.image.model", model_digest, card.size)]
-    if card.template:
-        layers.append(
-            Layer(
-                "application/vnd.ollama.image.template",
-                digest("template", card.template),
-                len(card.template),
-            )
-        )
-    if card.system:
-        layers.append(
-            Layer(
-                "application/vnd.ollama.image.system",
-                digest("system", card.system),
-                len(card.system),
-            )
-        )
-    if card.license:
-        layers.append(
-            Layer(
-                "application/vnd.ollama.image.license",
-                digest("license", card.license),
-                len(card.license),
-            )
-        )
-    if card.parameters:
-        params = json.dumps(card.parameters, sort_keys=True)
-        layers.append(
-            Layer("application/vnd.ollama.image.params", digest("params", params), len(params))
-        )
+    params = json.dumps(card.parameters, sort_keys=True) if card.parameters else ""
+    texts = (("template", card.template), ("system", card.system), ("license", card.license),
+             ("params", params))
+    for kind, text in texts:
+        if text:
+            layers.append(Layer(f"application/vnd.ollama.image.{kind}", digest(kind, text),
+                                len(text)))
     return layers
 
 
