@@ -14,6 +14,7 @@ from ollama_wire import _errors as E
 from ollama_wire import _protocol as P
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
+from ollama_wire._http11 import LocalProtocolError
 from ollama_wire._protocol import (
     DEFAULT_MAX_LINE_SIZE,
     DEFAULT_POOL_SIZE,
@@ -25,6 +26,13 @@ from ollama_wire._protocol import (
     TimeoutLike,
 )
 from ollama_wire._retry import DEFAULT_MAX_RETRIES
+from ollama_wire._sock_transport import (
+    READ_SIZE,
+    ConnectFailed,
+    ConnectTimedOut,
+    SocketResponse,
+    SocketTransport,
+)
 from ollama_wire._types import (
     ChatResponse,
     EmbeddingsResponse,
@@ -49,10 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_POOL_SIZE", "DEFAULT_TIMEOUT", "Client", "Stream"]
 
 T = TypeVar("T")
-
-#: Bytes asked for per read of a stream; a read returns as soon as some bytes arrive.
-READ_SIZE = 64 * 1024
-
 
 #: Patched by tests so retries do not sleep.
 sleep = time.sleep
@@ -111,81 +115,19 @@ def _iterate(
     """Send a streaming call and yield its chunks; close the response however it ends."""
     call = exchange.call
     response = client._send(exchange, limits)
-    raw = _raw(response)
-    fp: Any = getattr(raw, "_fp", None)
-    # Reading http.client's response directly skips urllib3's per-read bookkeeping, which
-    # costs more than decoding the line; urllib3 still decodes compressed bodies.
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    direct = hasattr(fp, "read1") and encoding in ("", "identity")
-    read = fp.read1 if direct else functools.partial(raw.read1, decode_content=True)
-    sock = _chunked_socket_file(fp) if direct else None
     try:
-        if sock is not None:
-            yield from _iterate_chunked(client, call, raw, sock, decoder)
-            return
+        read = _reader(response)
         while True:
             try:
-                data = read(READ_SIZE)
+                data = read()
             except Exception as exc:
                 raise decoder.fail(client._failure(exc, call, reading=True).error) from None
             if not data:
                 break
             yield from decoder.parts(data)
-        if direct:
-            raw.release_conn()  # what urllib3 does when it sees the body end
         yield from decoder.finish()
     finally:
         _close(response)
-
-
-def _chunked_socket_file(fp: Any) -> Any:
-    """Return the socket file under a chunked http.client response not yet read, else None."""
-    import http.client
-
-    if (
-        not isinstance(fp, http.client.HTTPResponse)
-        or getattr(fp, "chunked", None) is not True
-        or getattr(fp, "chunk_left", 0) is not None  # http.client already read some
-        or getattr(fp, "_method", None) == "HEAD"
-        or not callable(getattr(fp, "_close_conn", None))
-    ):
-        return None
-    sock = getattr(fp, "fp", None)
-    return sock if callable(getattr(sock, "read1", None)) else None
-
-
-def _iterate_chunked(
-    client: Client, call: Call[T], raw: Any, sock: Any, decoder: StreamDecoder[T]
-) -> Generator[T, None, None]:
-    """Yield the chunks of a chunked body read from the socket file, many chunks per read.
-
-    One ``read1`` of http.client returns one HTTP chunk, that is one token; reading the
-    socket file in big blocks and undoing the framing here costs a fraction of that.
-    """
-    import http.client
-
-    framing = P.ChunkedDecoder()
-    read = sock.read1
-    while not framing.done:
-        try:
-            data = read(READ_SIZE)
-            if not data:
-                raise http.client.IncompleteRead(b"")  # what http.client says of a cut body
-        except Exception as exc:
-            raise decoder.fail(client._failure(exc, call, reading=True).error) from None
-        try:
-            payload = framing.feed(data)
-        except E.OllamaError as exc:
-            raise decoder.fail(exc) from None
-        if framing.done and not framing.extra:
-            # Leave http.client and urllib3 as they leave themselves at the body's end, so
-            # the connection goes back to the pool; with bytes past the end it is closed.
-            raw._fp._close_conn()
-            raw.release_conn()
-        yield from decoder.parts(payload)
-        if framing.error is not None:  # broken framing after the payload just handed over
-            raise decoder.fail(framing.error)
-    yield from decoder.finish()
 
 
 class Client(
@@ -241,10 +183,12 @@ class Client(
     iterates it.
 
     Sessions: the session's headers, auth, proxies and certificate settings (and the
-    environment's proxies and CA bundle) are read once, when the client is made. With its
-    own session and nothing for requests to add (no proxy, client certificate, netrc auth or
-    cookie), the client sends through urllib3's pool for the host directly; a response that
-    sets a cookie or redirects is handed to requests, as ``Session.send`` would.
+    environment's proxies and CA bundle) are read once, when the client is made. To an
+    ``http://`` host, with its own session and nothing for requests to add (no proxy, netrc
+    auth or cookie; not an upload), the client speaks HTTP/1.1 itself on a pool of sockets
+    (``_sock_transport``), sending the headers requests would send; a response that sets a
+    cookie, redirects or is compressed is handed to requests and urllib3, as
+    ``Session.send`` would have had them. Everything else goes through the session.
 
     TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
@@ -305,18 +249,16 @@ class Client(
         if auth is None and session.trust_env:
             auth = requests.utils.get_netrc_auth(self._base)
         self._auth = auth
-        # When requests would add nothing to a call (our own session: no proxy, client
-        # certificate, auth handler or cookie), calls go to urllib3's pool for the host
-        # directly, skipping requests' per-call work; see `_open_direct`.
+        # When requests would add nothing to a call to an http:// host (our own session: no
+        # proxy, auth handler or cookie), calls go on the client's own sockets, skipping
+        # requests', urllib3's and http.client's per-call work; see `_open_direct`.
         self._direct = (
-            self._own_session and auth is None and env["cert"] is None
+            self._own_session and auth is None and self._base.isascii()
+            and self._base.startswith("http://")
             and requests.utils.select_proxy(self._base, env["proxies"]) is None
-            and hasattr(session.get_adapter(self._base), "get_connection_with_tls_context")
         )
         self._prefix = urllib.parse.urlsplit(self._base).path.rstrip("/")
-        self._pool: Any = None
-        self._plain_headers = dict(wire_headers.items())  # urllib3 iterates them per call
-        self._default_timeout: Any = None
+        self._transport = self._open_transport() if self._direct else None
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -324,7 +266,9 @@ class Client(
         """Close the connections (a session you passed in is left open)."""
         if not self._own_session:
             return
-        self._pool = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = self._open_transport()  # a client closed may still be used
         # urllib3 2 forgets its pools on ``clear()`` without closing them, so their idle
         # sockets would stay open for as long as anything (a kept error) refers to them.
         for adapter in self._session.adapters.values():
@@ -386,14 +330,15 @@ class Client(
         if step == P.READ:
             try:
                 body = P.BodyReader(self._max_line_size)
-                for data in _blocks(arg):
+                read = _reader(arg)
+                while data := read():
                     body.feed(data)
                 return body.body()
             except Exception as exc:
                 return self._failure(exc, call, reading=True)
             finally:
                 _close(arg)
-        if call.upload is None and self._direct and not self._session.cookies:
+        if call.upload is None and self._transport is not None and not self._session.cookies:
             try:
                 return self._open_direct(exchange, limits)
             except Exception as exc:
@@ -416,64 +361,51 @@ class Client(
         return Head(response.status_code, response.reason or "", response.headers, response)
 
     def _open_direct(self, exchange: P.Exchange, limits: Any) -> Head:
-        """Send through urllib3's pool for the host, as requests' adapter would.
+        """Send on the client's own sockets (`SocketTransport`), as requests would.
 
-        What requests does beyond that is done here only when a response needs it: cookies
-        it sets go to the session's jar (later calls then go through requests, which sends
-        them) and redirects are followed by requests.
+        What requests does beyond that is done here only when a response needs it: a
+        compressed body is decoded by urllib3, cookies it sets go to the session's jar
+        (later calls then go through requests, which sends them) and redirects are followed
+        by requests.
         """
         import requests
 
         call = exchange.call
-        pool = self._pool or self._open_pool()
-        response = pool.urlopen(
-            call.method, self._prefix + call.path, body=exchange.data,
-            headers=self._plain_headers,
-            redirect=False, assert_same_host=False, retries=False, preload_content=False,
-            decode_content=False, timeout=self._timeout_of(limits),
-        )
+        transport: Any = self._transport
+        response = transport.send(call.method, self._prefix + call.path, exchange.data, limits)
         headers = response.headers
-        if "set-cookie" not in headers and not (300 <= response.status < 400
-                                                and "location" in headers):
-            return Head(response.status, response.reason or "", headers, response)
+        handed = "set-cookie" in headers or (300 <= response.status < 400 and "location" in headers)
+        if not handed:
+            if headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+                return Head(response.status, response.reason, headers, response.to_urllib3())
+            return Head(response.status, response.reason, headers, response)
         # What ``Session.send`` does after the adapter: cookies, then redirects.
+        raw = response.to_urllib3()
         session = self._session
         prepared = self._prepare(call.method, exchange.url, exchange.data, None)
         adapter: Any = session.get_adapter(exchange.url)
-        first: requests.Response = adapter.build_response(prepared, response)
+        first: requests.Response = adapter.build_response(prepared, raw)
         cookies: Any = requests.cookies  # untyped
-        cookies.extract_cookies_to_jar(session.cookies, prepared, response)
+        cookies.extract_cookies_to_jar(session.cookies, prepared, raw)
         history = list(session.resolve_redirects(first, prepared, stream=True, timeout=limits,
                                                  **self._send_options))
         final = history.pop() if history else first
         final.history = [first, *history] if final is not first else []
         return Head(final.status_code, final.reason or "", final.headers, final)
 
-    def _open_pool(self) -> Any:
-        """Return urllib3's pool for the host, made as requests' adapter makes it."""
-        import requests
-
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method="GET", url=self._base)
-        adapter: Any = self._session.get_adapter(self._base)
-        options = self._send_options
-        pool = adapter.get_connection_with_tls_context(
-            prepared, options["verify"], options["proxies"], options["cert"])
-        pool.ConnectionCls = _one_write_class(pool.ConnectionCls)
-        self._pool = pool
-        return pool
-
-    def _timeout_of(self, limits: tuple[float | None, float | None] | None) -> Any:
-        """Return urllib3's timeout for (connect, read) seconds (the client's, made once)."""
-        if limits == self._timeout and self._default_timeout is not None:
-            return self._default_timeout
-        import urllib3
-
-        connect, read = limits if limits is not None else (None, None)
-        timeout = urllib3.Timeout(connect=connect, read=read)
-        if limits == self._timeout:
-            self._default_timeout = timeout
-        return timeout
+    def _open_transport(self) -> SocketTransport:
+        """Return a transport to the host, with the headers requests would send."""
+        parts = urllib.parse.urlsplit(self._base)
+        host = parts.hostname or ""
+        port = parts.port or 80
+        shown = f"[{host}]" if ":" in host else host
+        fields = [(b"Host", (shown if port == 80 else f"{shown}:{port}").encode("ascii"))]
+        fields.extend((name.encode("latin-1"), value.encode("latin-1"))
+                      for name, value in self._headers.items())
+        try:
+            return SocketTransport(host, port, fields)
+        except LocalProtocolError as exc:
+            raise RequestError(str(exc)) from None
 
     def _prepare(
         self, method: str, url: str, data: bytes | None, upload: IO[bytes] | None
@@ -514,16 +446,28 @@ def _raw(response: Any) -> Any:
     return response.raw if isinstance(response, requests.Response) else response
 
 
-def _blocks(response: Any) -> Iterator[bytes]:
-    """Yield a whole body's bytes, decoded as its ``Content-Encoding`` says."""
-    import requests
+def _reader(response: Any) -> Callable[[], bytes]:
+    """Return a function that returns the body's next bytes as they arrive, b"" at its end.
 
-    if isinstance(response, requests.Response):
-        return response.iter_content(READ_SIZE)
-    left = response.length_remaining
-    # A body of known, moderate length is read at once: one read, one copy.
-    size = left if left is not None and 0 < left <= 16 * READ_SIZE else READ_SIZE
-    return response.stream(size, decode_content=True)  # type: ignore[no-any-return]
+    The bytes are decoded as the body's ``Content-Encoding`` says.
+    """
+    if isinstance(response, SocketResponse):
+        return response.read
+    raw = _raw(response)
+    fp: Any = getattr(raw, "_fp", None)
+    encoding = raw.headers.get("content-encoding", "").strip().lower()
+    if not hasattr(fp, "read1") or encoding not in ("", "identity"):
+        return functools.partial(raw.read1, READ_SIZE, decode_content=True)
+    # Reading http.client's response directly skips urllib3's per-read bookkeeping, which
+    # costs more than decoding a line.
+
+    def read() -> bytes:
+        data: bytes = fp.read1(READ_SIZE)
+        if not data:
+            raw.release_conn()  # what urllib3 does when it sees the body end
+        return data
+
+    return read
 
 
 def _close(response: Any) -> None:
@@ -531,42 +475,8 @@ def _close(response: Any) -> None:
     import requests
 
     response.close()
-    if not isinstance(response, requests.Response):
+    if not isinstance(response, (requests.Response, SocketResponse)):
         response.release_conn()  # what ``requests.Response.close`` does after closing
-
-
-#: The largest request body `_OneWrite` sends in the same write as the head.
-ONE_WRITE_LIMIT = 1024 * 1024
-#: What `_OneWrite` derives from: urllib3's connection class, known only at run time.
-_Connection: Any = object
-
-
-class _OneWrite(_Connection):  # type: ignore[misc]
-    """Mixed into urllib3's connection class: write a request's head and body in one send.
-
-    urllib3 writes the head, then a bytes body, which wakes the server twice and costs a
-    system call more; this holds the head back until the body comes. A body past
-    `ONE_WRITE_LIMIT` (images, say) goes out apart, rather than be copied behind the head.
-    """
-
-    _hold = False
-    _head = b""
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None,
-                **options: Any) -> None:
-        self._hold = isinstance(body, bytes) and 0 < len(body) <= ONE_WRITE_LIMIT
-        try:
-            super().request(method, url, body, headers, **options)
-        finally:
-            self._hold, self._head = False, b""
-
-    def send(self, data: Any) -> None:
-        if self._hold:
-            if not self._head:
-                self._head = data  # the head: the body comes next
-                return
-            data, self._hold, self._head = self._head + data, False, b""
-        super().send(data)
 
 
 def _quiet_unverified(host: str) -> None:
@@ -589,27 +499,15 @@ def _quiet_unverified(host: str) -> None:
         InsecureRequestWarning, r"urllib3\.connectionpool\Z")
 
 
-_ONE_WRITE: dict[type, type] = {}
-
-
-def _one_write_class(base: type) -> type:
-    """Return ``base`` (a urllib3 connection class) with `_OneWrite` mixed in.
-
-    Threads that open the pool at once may both get here, one with the class the other set.
-    """
-    if issubclass(base, _OneWrite):
-        return base
-    cls = _ONE_WRITE.get(base)
-    if cls is None:
-        cls = _ONE_WRITE[base] = type(base.__name__, (_OneWrite, base), {})
-    return cls
-
-
 def _classify(exc: BaseException, reading: bool) -> str:
     """Name the transport failure behind a requests, urllib3 or socket exception."""
     import requests.exceptions as rex
     import urllib3.exceptions as u3
 
+    if isinstance(exc, ConnectTimedOut):
+        return E.CONNECT_TIMED_OUT
+    if isinstance(exc, ConnectFailed):
+        return E.CONNECT_FAILED
     if isinstance(exc, u3.NewConnectionError) and not reading:
         return E.CONNECT_FAILED  # urllib3 makes it a connect timeout for compatibility
     if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):

@@ -11,7 +11,6 @@ Nothing here touches the network. A client (sync or async) only moves bytes:
 ``parse_body(call, status, body)``     the typed result, or the matching error
 ``StreamDecoder(call).feed(bytes)``    typed chunks (or ``.parts``, lazily); ``finish()`` at the end
 ``BodyReader(max_size).feed(bytes)``   a whole body, refused past ``max_size``
-``ChunkedDecoder().feed(bytes)``       the payload of a chunked HTTP/1.1 body
 ``Exchange(call, ...)``                the attempts of one call: retries, trace, errors
 =====================================  ==============================================
 """
@@ -74,7 +73,6 @@ __all__ = [
     "UNSET",
     "BodyReader",
     "Call",
-    "ChunkedDecoder",
     "Exchange",
     "Failure",
     "Head",
@@ -234,7 +232,7 @@ def parse_body(call: Call[T], status: int, body: bytes, reason: str = "") -> T:
         raise error_from_status(status, body, reason, call.model)
     if call.result is not None:
         return call.result  # type: ignore[no-any-return]
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that copies the body
         if call.empty is not None:
             return call.wrap(dict(call.empty))
         raise InvalidResponseError(f"empty response body from {call.path}", status)
@@ -482,124 +480,6 @@ class StreamDecoder(Generic[T]):
             message = f"invalid JSON line in the stream: {preview(line)}"
             raise InvalidResponseError(message) from None
 
-
-
-#: A chunk-size line (with extensions) longer than this is broken framing, as in Go's server.
-_MAX_CHUNK_LINE = 4096
-#: The trailer section after the last chunk is refused past this many bytes.
-_MAX_TRAILER = 64 * 1024
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
-#: The states of `ChunkedDecoder`: in a size line, in a chunk, before its CRLF, in trailers.
-_SIZE, _DATA, _CRLF, _TRAILER = range(4)
-
-
-class ChunkedDecoder:
-    """Undo HTTP/1.1 chunked framing: bytes in, the body's payload out.
-
-    ``feed`` takes any split of the framed bytes and returns the payload they complete, many
-    chunks at a time. ``done`` turns true after the last chunk, its trailers and the final
-    CRLF; bytes past that end are kept in ``extra``. Broken framing raises
-    `InvalidResponseError`; when the same bytes completed some payload first, that payload is
-    returned, the error is kept in ``error`` and raised by the next ``feed``.
-    """
-
-    __slots__ = ("_left", "_pending", "_state", "_trailer", "done", "error", "extra")
-
-    def __init__(self) -> None:
-        self._state = _SIZE
-        self._left = 0  # payload bytes still due in the current chunk
-        self._pending = b""  # an incomplete size line, CRLF or trailer line
-        self._trailer = 0
-        self.done = False
-        self.extra = b""
-        self.error: InvalidResponseError | None = None
-
-    def feed(self, data: bytes) -> bytes:
-        """Return the payload that ``data`` completes."""
-        if self.error is not None:
-            raise self.error
-        out: list[bytes] = []
-        try:
-            self._feed(data, out)
-        except InvalidResponseError as exc:
-            if not out:
-                raise
-            self.error = exc
-        return b"".join(out)
-
-    def _feed(self, data: bytes, out: list[bytes]) -> None:
-        if self.done:
-            self.extra += data
-            return
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
-        pos, end = 0, len(data)
-        match = _CHUNK_SIZE.match
-        append = out.append
-        while pos < end:
-            state = self._state
-            if state == _SIZE:
-                found = match(data, pos)
-                if found is None:
-                    self._need_line(data, pos, _MAX_CHUNK_LINE, "chunk size")
-                    break
-                size = int(found.group(1), 16)
-                pos = found.end()
-                if size == 0:
-                    self._state = _TRAILER
-                    continue
-                # The common case: the whole chunk and its CRLF are here.
-                stop = pos + size
-                if data[stop:stop + 2] == b"\r\n":
-                    append(data[pos:stop])
-                    pos = stop + 2
-                    continue
-                self._left, self._state = size, _DATA
-            elif state == _DATA:
-                stop = min(pos + self._left, end)
-                append(data[pos:stop])
-                self._left -= stop - pos
-                pos = stop
-                if not self._left:
-                    self._state = _CRLF
-            elif state == _CRLF:
-                if end - pos < 2:
-                    if data[pos:] != b"\r":
-                        self._bad(data, pos, "CRLF after a chunk")
-                    self._pending = data[pos:]
-                    break
-                if data[pos:pos + 2] != b"\r\n":
-                    self._bad(data, pos, "CRLF after a chunk")
-                pos += 2
-                self._state = _SIZE
-            else:
-                newline = data.find(b"\n", pos)
-                if newline < 0:
-                    self._need_line(data, pos, _MAX_TRAILER - self._trailer, "trailer")
-                    break
-                line = data[pos:newline + 1]
-                pos = newline + 1
-                self._trailer += len(line)
-                if self._trailer > _MAX_TRAILER:
-                    self._bad(line, 0, f"trailers within {_MAX_TRAILER} bytes")
-                if line in (b"\r\n", b"\n"):
-                    self.done = True
-                    self.extra = data[pos:]
-                    break
-
-    def _need_line(self, data: bytes, pos: int, limit: int, what: str) -> None:
-        """Keep a line that has not ended yet, or raise if it cannot be one."""
-        rest = data[pos:]
-        if b"\n" in rest or len(rest) > limit:
-            self._bad(data, pos, f"a {what} line")
-        self._pending = rest
-
-    def _bad(self, data: bytes, pos: int, expected: str) -> None:
-        raise InvalidResponseError(
-            f"broken chunked encoding from the server: expected {expected}, "
-            f"got {preview(data[pos:pos + 100])}"
-        )
 
 
 class BodyReader:

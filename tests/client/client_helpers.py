@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import socket
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ollama_wire import AsyncClient, Client, Stream
 from ollama_wire._async_client import AsyncStream
 from ollama_wire.server import OllamaServer
-from ollama_wire.testing import open_loopback_sockets
+from ollama_wire.testing import CHAT_MODEL, open_loopback_sockets
 
 T = TypeVar("T")
 
@@ -153,3 +155,125 @@ class ClientKind:
             made.close()
         if self._loop is not None:
             self._loop.stop()
+
+
+# Raw loopback servers --------------------------------------------------------------------------
+
+#: What a raw server's ``/api/version`` answers.
+VERSION = b'{"version":"9.9.9"}'
+
+
+def http_response(body: bytes, *headers: str, status: str = "200 OK",
+                  version: str = "HTTP/1.1") -> bytes:
+    """Return a response head with ``headers`` (and a JSON content type), then ``body``."""
+    lines = [f"{version} {status}", "Content-Type: application/json", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def with_length(body: bytes, version: str = "HTTP/1.1") -> bytes:
+    """Return a response of ``body`` framed by its Content-Length."""
+    return http_response(body, f"Content-Length: {len(body)}", version=version)
+
+
+def ndjson(*chunks: dict[str, Any]) -> bytes:
+    """Return ``chunks`` as the lines of a streamed body."""
+    return b"".join(json.dumps(chunk).encode() + b"\n" for chunk in chunks)
+
+
+#: A whole ``/api/generate`` stream: two tokens, then the final chunk.
+STREAM = ndjson(
+    {"model": CHAT_MODEL, "response": "Hello", "done": False},
+    {"model": CHAT_MODEL, "response": " there", "done": False},
+    {"model": CHAT_MODEL, "response": "", "done": True, "done_reason": "stop"},
+)
+
+#: ``reply(connection, index, request_line) -> keep reading``: a raw server's script.
+Reply = Callable[[socket.socket, int, bytes], bool]
+
+
+class RawServer:
+    """A loopback HTTP server scripted by ``reply(connection, index, request_line)``.
+
+    For servers that misbehave in ways the project's server does not. Each connection is
+    served in its own thread: read a request (head and Content-Length body), log it, and call
+    ``reply`` with the socket, the request's number on that connection (from 1) and its
+    request line; ``reply`` sends what it likes and returns whether to read another request
+    from the connection (else the server closes it). ``log`` holds (connection number,
+    request line) per request read; ``finished`` is released each time a connection ended on
+    the server's side.
+    """
+
+    def __init__(self, reply: Reply) -> None:
+        self._reply = reply
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log: list[tuple[int, bytes]] = []
+        self.finished = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._open: list[socket.socket] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def connections(self) -> int:
+        """Count the connections the server read a request on."""
+        return len({number for number, _ in self.log})
+
+    def _accept(self) -> None:
+        number = 0
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            number += 1
+            self._open.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn, number), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        with conn, conn.makefile("rb") as file:
+            index = 0
+            while True:
+                request_line = read_request(file)
+                if request_line is None:
+                    break
+                index += 1
+                self.log.append((number, request_line))
+                if not self._reply(conn, index, request_line):
+                    break
+        self.finished.release()
+
+    def close(self) -> None:
+        """Stop accepting, end every connection and wait for the server's threads."""
+        # Closing a listening socket does not wake a thread blocked in accept(); shutdown does.
+        for sock in [self._listener, *self._open]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+        self._listener.close()
+        for thread in [self._accepting, *self._threads]:
+            thread.join(5)
+
+
+def read_request(file: Any) -> bytes | None:
+    """Read one request (head and Content-Length body); return its request line, or None."""
+    try:
+        request_line = file.readline()
+    except OSError:  # the client reset the connection
+        return None
+    if not request_line:
+        return None
+    length = 0
+    while (line := file.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    file.read(length)
+    return bytes(request_line.rstrip(b"\r\n"))
+
+
+#: ``raw_server(reply)``: the ``raw_server`` fixture, which starts `RawServer`s.
+RawServerFactory = Callable[[Reply], RawServer]

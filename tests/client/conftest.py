@@ -1,4 +1,4 @@
-"""Fixtures for client tests: a client on the project's server, a patched retry clock.
+"""Fixtures for client tests: clients, raw servers, a retry clock, the sync client's path.
 
 Every test that takes ``client`` or ``make_client`` runs twice: with the sync `Client` and
 with the `AsyncClient`, driven from the test's sync code by `client_helpers.SyncAsyncClient`
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from client_helpers import ClientKind
+from client_helpers import ClientKind, RawServer, RawServerFactory, Reply
 
 import ollama_wire
 from ollama_wire import _async_client as async_client_module
@@ -69,3 +69,38 @@ def refused_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServerFactory]:
+    """Start `client_helpers.RawServer`s: ``server = raw_server(reply)``; closed after the test."""
+    servers: list[RawServer] = []
+
+    def start(reply: Reply) -> RawServer:
+        servers.append(RawServer(reply))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def through_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the requests that went through requests and urllib3, as ``"METHOD url"``.
+
+    The sync `Client` sends on its own sockets when requests would add nothing, so this
+    tells which path a call took: urllib3's pools are where every request of requests goes.
+    """
+    import urllib3
+
+    sent: list[str] = []
+    urlopen = urllib3.HTTPConnectionPool.urlopen
+
+    def spy(pool: urllib3.HTTPConnectionPool, method: str, url: str, *args: Any,
+            **kwargs: Any) -> Any:
+        sent.append(f"{method} {pool.scheme}://{pool.host}:{pool.port}{url}")
+        return urlopen(pool, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.HTTPConnectionPool, "urlopen", spy)
+    return sent

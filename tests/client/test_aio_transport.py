@@ -1,8 +1,9 @@
-"""The AsyncClient's asyncio transport: the head parser, framing, the pool, retries, proxies.
+"""The AsyncClient's asyncio transport: the pool, retries, bodies, proxies, its errors.
 
 Everything the clients share runs through this transport already in the other tests of this
-folder; these cover what they do not: the sans-IO parts byte by byte, and the connection
-handling against raw loopback servers that misbehave in ways the project's server does not.
+folder; these cover what they do not: the connection handling against raw loopback servers
+that misbehave in ways the project's server does not. The sans-IO HTTP/1.1 it speaks is
+tested byte by byte in ``test_http11.py``.
 """
 
 from __future__ import annotations
@@ -11,218 +12,37 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from client_helpers import client_sockets, connections
+from client_helpers import (
+    STREAM,
+    VERSION,
+    RawServer,
+    RawServerFactory,
+    client_sockets,
+    connections,
+    http_response,
+    with_length,
+)
 
 from ollama_wire import AsyncClient, ConnectError, IncompleteStreamError, RequestError
-from ollama_wire._aio_transport import (
-    MAX_HEAD_SIZE,
-    MAX_HEADERS,
-    AioTransport,
-    HeadParser,
-    LengthDecoder,
-    ResponseHead,
-    UntilClose,
-    body_framing,
-    encode_head,
-    keeps_alive,
-)
-from ollama_wire._protocol import ChunkedDecoder
+from ollama_wire._aio_transport import AioTransport
+from ollama_wire._http11 import MAX_HEAD_SIZE
 from ollama_wire.server import OllamaServer
 from ollama_wire.testing import CHAT_MODEL, EMBED_MODEL, wait_for_generation_stop
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
-# The head parser ----------------------------------------------------------------------------
 
-GOOD_HEADS = [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
-     ResponseHead(b"HTTP/1.1", 200, b"OK", [(b"Content-Length", b"2")])),
-    (b"HTTP/1.0 404 Not Found\r\nA: 1\r\nB:2\r\nC:  spaced \t\r\n\r\n",
-     ResponseHead(b"HTTP/1.0", 404, b"Not Found", [(b"A", b"1"), (b"B", b"2"), (b"C", b"spaced")])),
-    (b"HTTP/1.1 204\r\n\r\n", ResponseHead(b"HTTP/1.1", 204, b"", [])),
-    (b"HTTP/1.1 200 OK\nBare: newlines\n\n",
-     ResponseHead(b"HTTP/1.1", 200, b"OK", [(b"Bare", b"newlines")])),
-    (b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n  two\r\n\r\n",
-     ResponseHead(b"HTTP/1.1", 200, b"OK", [(b"X-Folded", b"one two")])),
-    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nA: b\r\n\r\n"
-     b"HTTP/1.1 201 Created\r\n\r\n", ResponseHead(b"HTTP/1.1", 201, b"Created", [])),
-    (b"HTTP/1.1 500 Internal Server Error \xe9\r\nEmpty:\r\n\r\n",
-     ResponseHead(b"HTTP/1.1", 500, b"Internal Server Error \xe9", [(b"Empty", b"")])),
-]
+async def wait_finished(server: RawServer) -> None:
+    """Wait (in a thread, so the loop keeps reading its sockets) until a connection ended."""
+    assert await asyncio.to_thread(server.finished.acquire, True, 5)
 
 
-def feed_in_pieces(data: bytes, cuts: list[int]) -> tuple[ResponseHead | None, HeadParser]:
-    """Feed ``data`` cut at ``cuts``; return the first head the parser gives, and the parser."""
-    parser = HeadParser()
-    for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
-        head = parser.feed(data[start:end])
-        if head is not None:
-            parser.rest += data[end:]
-            return head, parser
-    return None, parser
-
-
-@pytest.mark.parametrize(("raw", "expected"), GOOD_HEADS)
-def test_a_head_parses_however_it_is_split(raw: bytes, expected: ResponseHead) -> None:
-    data = raw + b"body\r\n\r\nmore"
-    splits = [[cut] for cut in range(len(data) + 1)] + [list(range(1, len(data)))]
-    for cuts in splits:
-        head, parser = feed_in_pieces(data, cuts)
-        assert head == expected, cuts
-        assert parser.rest == b"body\r\n\r\nmore", cuts
-        assert parser.received <= len(data)
-
-
-def test_nothing_is_returned_until_the_blank_line() -> None:
-    parser = HeadParser()
-    assert parser.feed(b"HTTP/1.1 200 OK\r\nA: b\r\n") is None
-    assert parser.feed(b"\r") is None
-    assert parser.received == 24
-    assert parser.feed(b"\nrest") == ResponseHead(b"HTTP/1.1", 200, b"OK", [(b"A", b"b")])
-    assert parser.rest == b"rest"
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (b"HTTP/2 200 OK\r\n\r\n", r"invalid status line from the server: 'HTTP/2 200 OK'"),
-        (b"HTTP/1.1 20 OK\r\n\r\n", "invalid status line"),
-        (b"ICY 200 OK\r\n\r\n", "invalid status line"),
-        (b"<html>hello</html>\r\n\r\n", r"invalid status line from the server: '<html>"),
-        (b"\r\n\r\n", "invalid status line from the server: ''"),
-        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-         "invalid header line from the server: 'no colon here'"),
-        (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid header line"),
-        (b"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", "invalid header line"),
-        (b"HTTP/1.1 200 OK\r\n folded first\r\n\r\n", "invalid header line"),
-        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "switched protocols"),
-        (b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * (MAX_HEADERS + 1) + b"\r\n",
-         f"more than {MAX_HEADERS} header lines"),
-        (b"HTTP/1.1 200 OK\r\nBig: " + b"x" * MAX_HEAD_SIZE + b"\r\n\r\n",
-         f"longer than {MAX_HEAD_SIZE} bytes: 'HTTP/1.1 200 OK"),
-    ],
-)
-def test_a_bad_head_says_what_arrived(raw: bytes, message: str) -> None:
-    with pytest.raises(httpx.RemoteProtocolError, match=message):
-        HeadParser().feed(raw)
-
-
-def test_a_head_without_end_is_refused_once_past_the_limit() -> None:
-    parser = HeadParser()
-    assert parser.feed(b"HTTP/1.1 200 OK\r\n") is None
-    for _ in range(MAX_HEAD_SIZE // 1024 - 1):
-        assert parser.feed(b"X: " + b"y" * 1019 + b"\r\n") is None
-    with pytest.raises(httpx.RemoteProtocolError, match="longer than"):
-        parser.feed(b"X: " + b"y" * 2000)
-
-
-def test_exactly_the_header_limit_is_accepted() -> None:
-    raw = b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * MAX_HEADERS + b"\r\n"
-    head = HeadParser().feed(raw)
-    assert head is not None
-    assert len(head.headers) == MAX_HEADERS
-
-
-# Framing and keep-alive ------------------------------------------------------------------------
-
-
-def head(status: int = 200, *headers: tuple[bytes, bytes], version: bytes = b"HTTP/1.1"
-         ) -> ResponseHead:
-    return ResponseHead(version, status, b"", list(headers))
-
-
-@pytest.mark.parametrize(
-    ("method", "response", "kind", "payload", "extra"),
-    [
-        ("GET", head(200, (b"Content-Length", b"3")), LengthDecoder, b"abc", b"def"),
-        ("GET", head(200, (b"content-length", b"3, 3")), LengthDecoder, b"abc", b"def"),
-        ("HEAD", head(200, (b"Content-Length", b"3")), LengthDecoder, b"", b"abcdef"),
-        ("GET", head(204), LengthDecoder, b"", b"abcdef"),
-        ("GET", head(304, (b"Content-Length", b"3")), LengthDecoder, b"", b"abcdef"),
-        ("GET", head(200, (b"Transfer-Encoding", b"Chunked"), (b"Content-Length", b"1")),
-         ChunkedDecoder, b"abc", b"def"),
-        ("GET", head(200), UntilClose, b"abcdef", b""),
-        ("GET", head(200, version=b"HTTP/1.0"), UntilClose, b"abcdef", b""),
-    ],
-)
-def test_the_body_framing_follows_the_head(
-    method: str, response: ResponseHead, kind: type, payload: bytes, extra: bytes
-) -> None:
-    framing = body_framing(method, response)
-    assert type(framing) is kind
-    wire = b"3\r\nabc\r\n0\r\n\r\ndef" if kind is ChunkedDecoder else b"abcdef"
-    assert framing.feed(wire) == payload
-    assert framing.done is (kind is not UntilClose)
-    assert framing.extra == extra
-
-
-@pytest.mark.parametrize(
-    ("response", "message"),
-    [
-        (head(200, (b"Transfer-Encoding", b"gzip, chunked")), "unsupported Transfer-Encoding"),
-        (head(200, (b"Content-Length", b"-1")), "invalid Content-Length from the server: '-1'"),
-        (head(200, (b"Content-Length", b"1, 2")), "invalid Content-Length"),
-        (head(200, (b"Content-Length", b"1"), (b"Content-Length", b"2")),
-         "invalid Content-Length from the server: '1, 2'"),
-        (head(200, (b"Content-Length", b"")), "invalid Content-Length"),
-        (head(200, (b"Content-Length", b"9" * 30)), "invalid Content-Length"),
-    ],
-)
-def test_bad_framing_headers_are_refused(response: ResponseHead, message: str) -> None:
-    with pytest.raises(httpx.RemoteProtocolError, match=message):
-        body_framing("GET", response)
-
-
-def test_a_length_body_split_anywhere() -> None:
-    for cut in range(12):
-        framing = LengthDecoder(10)
-        data = b"0123456789NEXT"
-        out = framing.feed(data[:cut])
-        assert framing.done is (cut >= 10)
-        out += framing.feed(data[cut:])
-        assert (out, framing.done, framing.extra) == (b"0123456789", True, b"NEXT")
-
-
-@pytest.mark.parametrize(
-    ("response", "request_headers", "expected"),
-    [
-        (head(200), {}, True),
-        (head(200, (b"Connection", b"keep-alive")), {}, True),
-        (head(200, (b"Connection", b"Close")), {}, False),
-        (head(200, (b"Connection", b"upgrade, close")), {}, False),
-        (head(200), {"Connection": "close"}, False),
-        (head(200, (b"Connection", b"keep-alive"), version=b"HTTP/1.0"), {}, False),
-    ],
-)
-def test_keep_alive(response: ResponseHead, request_headers: dict[str, str],
-                    expected: bool) -> None:
-    request = httpx.Request("GET", "http://127.0.0.1/", headers=request_headers)
-    assert keeps_alive(request, response) is expected
-
-
-def test_the_request_head_is_what_httpx_built() -> None:
-    request = httpx.Request("POST", "http://127.0.0.1:8/api/chat?x=1%202", content=b"{}",
-                            headers={"X-Tag": "a"})
-    assert encode_head(request) == (
-        b"POST /api/chat?x=1%202 HTTP/1.1\r\nHost: 127.0.0.1:8\r\nX-Tag: a\r\n"
-        b"Content-Length: 2\r\n\r\n"
-    )
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [{"X-Evil": "a\r\nInjected: 1"}, {"X-Evil": "a\nb"}, {"Bad Name": "x"}],
-)
-def test_a_header_that_would_split_the_head_is_not_sent(headers: dict[str, str]) -> None:
-    request = httpx.Request("GET", "http://127.0.0.1/", headers=headers)
-    with pytest.raises(httpx.LocalProtocolError, match="invalid header") as info:
-        encode_head(request)
-    assert "Injected" not in str(info.value)  # the value may be a secret: never shown
+# Errors at the transport's boundary ------------------------------------------------------------
 
 
 def test_a_header_with_a_newline_fails_at_the_call(ollama_server: OllamaServer) -> None:
@@ -235,120 +55,45 @@ def test_a_header_with_a_newline_fails_at_the_call(ollama_server: OllamaServer) 
     assert len(ollama_server.requests) == 0
 
 
-# Raw loopback servers --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [(b"HTTP/2 200 OK\r\n\r\n", "invalid status line from the server: 'HTTP/2 200 OK'"),
+     (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+      "invalid header line from the server: 'no colon here'"),
+     (b"HTTP/1.1 200 OK\r\nBig: " + b"x" * MAX_HEAD_SIZE + b"\r\n\r\n",
+      f"the response head is longer than {MAX_HEAD_SIZE} bytes: 'HTTP/1.1 200 OK")],
+    ids=["status-line", "header-line", "too-long"],
+)
+def test_a_bad_head_is_httpx_remote_protocol_error(
+    raw_server: RawServerFactory, answer: bytes, message: str
+) -> None:
+    def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
+        conn.sendall(answer)
+        return False
 
-#: Answers a raw server gives: what to send back for the n-th request on a connection.
-VERSION = b'{"version":"9.9.9"}'
+    server = raw_server(reply)
 
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=AioTransport(httpx.AsyncHTTPTransport)) as http:
+            with pytest.raises(httpx.RemoteProtocolError, match=message):
+                await http.get(server.url + "/api/version")
 
-def http_response(body: bytes, *headers: str, status: str = "200 OK",
-                  version: str = "HTTP/1.1") -> bytes:
-    lines = [f"{version} {status}", "Content-Type: application/json", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def with_length(body: bytes, version: str = "HTTP/1.1") -> bytes:
-    return http_response(body, f"Content-Length: {len(body)}", version=version)
-
-
-class RawServer:
-    """A loopback HTTP server scripted by ``reply(connection, index, request_line)``.
-
-    Each connection is served in its own thread: read a request (head and Content-Length
-    body), log it, and call ``reply`` with the socket, the request's number on that
-    connection (from 1) and its request line; ``reply`` sends what it likes and returns
-    whether to read another request from the connection (else the server closes it).
-    ``log`` holds (connection number, request line) per request read; ``finished`` is
-    released each time a connection ended on the server's side.
-    """
-
-    def __init__(self, reply: Callable[[socket.socket, int, bytes], bool]) -> None:
-        self._reply = reply
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log: list[tuple[int, bytes]] = []
-        self.finished = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-        self._open: list[socket.socket] = []
-        self._accepting = threading.Thread(target=self._accept, daemon=True)
-        self._accepting.start()
-
-    def connections(self) -> int:
-        return len({number for number, _ in self.log})
-
-    def _accept(self) -> None:
-        number = 0
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            number += 1
-            self._open.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn, number), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket, number: int) -> None:
-        with conn, conn.makefile("rb") as file:
-            index = 0
-            while True:
-                request_line = read_request(file)
-                if request_line is None:
-                    break
-                index += 1
-                self.log.append((number, request_line))
-                if not self._reply(conn, index, request_line):
-                    break
-        self.finished.release()
-
-    def close(self) -> None:
-        # Closing a listening socket does not wake a thread blocked in accept(); shutdown does.
-        for sock in [self._listener, *self._open]:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed
-        self._listener.close()
-        for thread in [self._accepting, *self._threads]:
-            thread.join(5)
+    asyncio.run(main())
+    assert len(server.log) == 1
 
 
-def read_request(file: Any) -> bytes | None:
-    """Read one request (head and Content-Length body); return its request line, or None."""
-    request_line = file.readline()
-    if not request_line:
-        return None
-    length = 0
-    while (line := file.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    file.read(length)
-    return bytes(request_line.rstrip(b"\r\n"))
+def test_a_header_that_would_split_the_head_is_httpx_local_protocol_error(
+    ollama_server: OllamaServer,
+) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=AioTransport(httpx.AsyncHTTPTransport)) as http:
+            with pytest.raises(httpx.LocalProtocolError, match="invalid header") as info:
+                await http.get(ollama_server.url + "/api/version",
+                               headers={"X-Evil": "a\r\nInjected: 1"})
+            assert "Injected" not in str(info.value)
 
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[[Callable[[socket.socket, int, bytes], bool]], RawServer]]:
-    """Start `RawServer`s; closed after the test."""
-    servers: list[RawServer] = []
-
-    def start(reply: Callable[[socket.socket, int, bytes], bool]) -> RawServer:
-        servers.append(RawServer(reply))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-RawServerFactory = Callable[[Callable[[socket.socket, int, bytes], bool]], RawServer]
-
-
-async def wait_finished(server: RawServer) -> None:
-    """Wait (in a thread, so the loop keeps reading its sockets) until a connection ended."""
-    assert await asyncio.to_thread(server.finished.acquire, True, 5)
+    asyncio.run(main())
+    assert len(ollama_server.requests) == 0
 
 
 # Keep-alive and the pool -----------------------------------------------------------------------
@@ -458,32 +203,22 @@ def test_a_connection_that_cannot_be_reused_is_closed(
     assert [number for number, _ in server.log] == [1, 2, 3]
 
 
-def test_a_stale_connection_is_retried_once_on_a_new_one(raw_server: RawServerFactory) -> None:
-    def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
-        if index == 2:
-            return False  # the request arrived, and the server went away without a byte
-        conn.sendall(with_length(VERSION))
-        return True
-
-    server = raw_server(reply)
-
-    async def main() -> None:
-        async with AsyncClient(server.url, max_retries=0) as c:
-            assert (await c.version()).version == "9.9.9"
-            assert (await c.version()).version == "9.9.9"  # sent twice, answered once
-
-    asyncio.run(main())
-    assert [number for number, _ in server.log] == [1, 1, 2]
+#: What a raw server answers to a whole ``/api/generate``.
+GENERATED = json.dumps({"model": CHAT_MODEL, "response": "ok", "done": True}).encode()
 
 
-def test_a_stale_connection_is_retried_only_once(raw_server: RawServerFactory) -> None:
-    def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
-        if index == 2 or server.connections() > 1:
-            return False
-        conn.sendall(with_length(VERSION))
-        return True
+def stale_second(conn: socket.socket, index: int, request_line: bytes) -> bool:
+    """Answer each request but the second on a connection: it arrives, and the server goes."""
+    if index == 2:
+        return False
+    conn.sendall(with_length(GENERATED if b"generate" in request_line else VERSION))
+    return True
 
-    server = raw_server(reply)
+
+def test_a_stale_connection_is_a_dropped_connection_not_sent_again(
+    raw_server: RawServerFactory,
+) -> None:
+    server = raw_server(stale_second)
 
     async def main() -> None:
         async with AsyncClient(server.url, max_retries=0) as c:
@@ -492,7 +227,38 @@ def test_a_stale_connection_is_retried_only_once(raw_server: RawServerFactory) -
                 await c.version()
 
     asyncio.run(main())
+    assert [number for number, _ in server.log] == [1, 1]  # the transport never resends
+
+
+def test_a_stale_connection_is_retried_by_the_retry_policy(
+    raw_server: RawServerFactory, sleeps: list[float]
+) -> None:
+    server = raw_server(stale_second)
+
+    async def main() -> None:
+        async with AsyncClient(server.url) as c:
+            assert (await c.version()).version == "9.9.9"
+            assert (await c.generate(CHAT_MODEL, "hi")).response == "ok"  # dropped, retried
+
+    asyncio.run(main())
     assert [number for number, _ in server.log] == [1, 1, 2]
+    assert len(sleeps) == 1
+
+
+def test_a_call_with_side_effects_on_a_stale_connection_is_not_retried(
+    raw_server: RawServerFactory, sleeps: list[float]
+) -> None:
+    server = raw_server(stale_second)
+
+    async def main() -> None:
+        async with AsyncClient(server.url) as c:
+            assert (await c.version()).version == "9.9.9"
+            with pytest.raises(ConnectError, match="dropped before a response arrived"):
+                await c.delete(CHAT_MODEL)  # it may have run: not sent again
+
+    asyncio.run(main())
+    assert server.log == [(1, b"GET /api/version HTTP/1.1"), (1, b"DELETE /api/delete HTTP/1.1")]
+    assert sleeps == []
 
 
 def test_no_retry_once_a_byte_of_the_response_arrived(raw_server: RawServerFactory) -> None:
@@ -516,17 +282,6 @@ def test_no_retry_once_a_byte_of_the_response_arrived(raw_server: RawServerFacto
 
 
 # Bodies ----------------------------------------------------------------------------------------
-
-
-def ndjson(*chunks: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(chunk).encode() + b"\n" for chunk in chunks)
-
-
-STREAM = ndjson(
-    {"model": CHAT_MODEL, "response": "Hello", "done": False},
-    {"model": CHAT_MODEL, "response": " there", "done": False},
-    {"model": CHAT_MODEL, "response": "", "done": True, "done_reason": "stop"},
-)
 
 
 @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 from client_helpers import AnyClient, ClientKind, connections
 
 from ollama_wire import (
@@ -18,7 +19,7 @@ from ollama_wire import (
     ServerError,
     StreamError,
 )
-from ollama_wire import _client as client_module
+from ollama_wire import _sock_transport as sock_transport
 from ollama_wire.server import OllamaServer
 from ollama_wire.testing import CHAT_MODEL, wait_for_generation_stop
 
@@ -113,7 +114,7 @@ def test_unicode_separators_and_utf8_split_across_reads(
     reply = "naïve\u2028line\x85next\u2029para 😀 end"
     server = ollama_server_factory(engine_options={"replies": {"tricky": reply}})  # type: ignore[operator]
     # Split every multi-byte character (the sync client; httpx hands over what arrives).
-    monkeypatch.setattr(client_module, "READ_SIZE", 3)
+    monkeypatch.setattr(sock_transport, "READ_SIZE", 3)
     with make_client(server.url) as c:
         parts = list(c.generate(CHAT_MODEL, "tricky", stream=True))
         assert "".join(p.response for p in parts) == reply
@@ -204,20 +205,26 @@ def test_closing_inside_a_block_keeps_what_was_yielded(
     assert connections(ollama_server) == 2
 
 
-def test_the_fallback_read_path_gives_the_same_stream(
-    ollama_server: OllamaServer, monkeypatch: pytest.MonkeyPatch
+def test_the_requests_read_path_gives_the_same_stream(
+    ollama_server: OllamaServer, through_requests: list[str]
 ) -> None:
-    # What a compressed or not chunked body, or unexpected internals, would take.
+    # A session of your own (or a proxy, a cookie, https) sends through requests, whose
+    # streams are read from http.client's response instead of the client's own socket.
     options = {"num_predict": 500, "seed": 3}
     with Client(ollama_server.url) as c:
         fast = [p.response for p in c.generate(CHAT_MODEL, "hello", stream=True, options=options)]
-        monkeypatch.setattr(client_module, "_chunked_socket_file", lambda fp: None)
-        with c.generate(CHAT_MODEL, "hello", stream=True, options=options) as stream:
-            plain = [p.response for p in stream]
-        assert plain == fast
+    assert through_requests == []
+    session = requests.Session()
+    with Client(ollama_server.url, session=session) as c:
+        for _ in range(2):
+            with c.generate(CHAT_MODEL, "hello", stream=True, options=options) as stream:
+                plain = [p.response for p in stream]
+            assert plain == fast
         assert len(plain) == 501
         assert c.version().version
-    assert connections(ollama_server) == 1
+    session.close()
+    assert len(through_requests) == 3
+    assert connections(ollama_server) == 2  # one per client: requests reused its connection
 
 
 @pytest.fixture

@@ -1,28 +1,31 @@
-"""The sync Client's two paths: urllib3's pool directly, or requests when it adds something.
+"""The sync Client's two paths: its own HTTP/1.1 on sockets, or requests for the rest.
 
-With its own session and nothing for requests to add (no proxy, client certificate, auth
-handler or cookie), `Client` sends through urllib3's pool for the host, in one write. These
-tests check each thing that sends a call through requests instead, and what the direct path
-must still do as requests would.
+To a plain ``http://`` host, with its own session and nothing for requests to add (no proxy
+from the environment, no netrc auth, no cookie in the jar; not an upload), `Client` speaks
+HTTP/1.1 itself on a pool of sockets (``_sock_transport``, tested in
+``test_sock_transport.py``); ``https://`` and everything else goes through requests'
+`Session`. These tests check each thing that sends a call through requests instead, and
+what the socket path must still do as requests would. ``through_requests`` tells the paths
+apart: it lists the calls that went through requests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
-import socket
+import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
+import requests
 
 from ollama_wire import Client
-from ollama_wire._client import ONE_WRITE_LIMIT, _one_write_class
 from ollama_wire.server import OllamaServer
+from ollama_wire.testing import CHAT_MODEL, self_signed_certificate
 
 #: ``url, seen = recorder(cookie="")``: a server's URL and the requests it saw.
 Recorder = Callable[..., tuple[str, list[tuple[str, dict[str, str]]]]]
@@ -62,8 +65,7 @@ def recorder(serve_handler: Callable[[type], str]) -> Recorder:
 
 
 def test_a_proxy_from_the_environment_is_used(
-    recorder: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, through_requests: list[str]
 ) -> None:
     proxy, seen = recorder()
     monkeypatch.setenv("HTTP_PROXY", proxy)
@@ -72,11 +74,11 @@ def test_a_proxy_from_the_environment_is_used(
     with Client("http://127.0.0.9:1", max_retries=0) as c:
         assert c.version().version == "0.12.0"
     assert seen[0][0] == "GET http://127.0.0.9:1/api/version HTTP/1.1"  # absolute form
+    assert len(through_requests) == 1
 
 
 def test_no_proxy_sends_directly(
-    recorder: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, through_requests: list[str]
 ) -> None:
     url, seen = recorder()
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.9:1")  # would fail if it were used
@@ -84,31 +86,56 @@ def test_no_proxy_sends_directly(
     with Client(url + "/prefix", max_retries=0) as c:
         c.version()
     assert seen[0][0] == "GET /prefix/api/version HTTP/1.1"
+    assert through_requests == []  # on the client's own sockets
 
 
 def test_a_cookie_the_server_sets_is_sent_on_later_calls(
-    recorder: Recorder,
+    recorder: Recorder, through_requests: list[str]
 ) -> None:
     url, seen = recorder(cookie="session=s1; Path=/")
     with Client(url) as c:
-        c.version()
-        c.version()
+        c.version()  # on the sockets; the cookie goes to the session's jar
+        c.version()  # through requests, which sends the jar's cookies
     assert "cookie" not in seen[0][1]
     assert seen[1][1]["cookie"] == "session=s1"
+    assert through_requests == [f"GET {url}/api/version"]
 
 
 def test_the_headers_are_those_requests_would_send(
-    recorder: Recorder,
+    recorder: Recorder, through_requests: list[str]
 ) -> None:
     url, seen = recorder()
     with Client(url, headers={"X-Team": "blue"}) as c:
         c.version()
-    headers = seen[0][1]
-    assert headers["user-agent"].startswith("ollama-wire/")
-    assert headers["x-team"] == "blue"
-    assert headers["accept"] == "application/json"
-    assert headers["connection"] == "keep-alive"
-    assert headers["host"] == url.removeprefix("http://")
+    assert through_requests == []
+    session = requests.Session()
+    with Client(url, headers={"X-Team": "blue"}, session=session) as c:
+        c.version()
+    session.close()
+    assert through_requests == [f"GET {url}/api/version"]
+    sockets, by_requests = (headers for _, headers in seen)
+    assert sockets == by_requests
+    assert sockets["user-agent"].startswith("ollama-wire/")
+    assert sockets["x-team"] == "blue"
+    assert sockets["accept"] == "application/json"
+    assert sockets["connection"] == "keep-alive"
+    assert sockets["host"] == url.removeprefix("http://")
+
+
+def test_https_goes_through_requests(
+    tmp_path: Path, ollama_server_factory: Callable[..., OllamaServer],
+    through_requests: list[str],
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ollama_server_factory(ssl_context=context)
+    with Client(server.url, verify=cert) as c:
+        assert c.version().version
+        assert list(c.chat(CHAT_MODEL, [{"role": "user", "content": "hi"}], stream=True)
+                    )[-1].done is True
+    assert through_requests == [f"GET {server.url}/api/version", f"POST {server.url}/api/chat"]
+    assert len({record.connection for record in server.requests}) == 1  # requests' pool
 
 
 def test_a_client_closed_and_used_again_opens_a_new_pool(ollama_server: OllamaServer) -> None:
@@ -118,70 +145,6 @@ def test_a_client_closed_and_used_again_opens_a_new_pool(ollama_server: OllamaSe
     assert c.version().version
     c.close()
     assert len({record.connection for record in ollama_server.requests}) == 2
-
-
-def test_a_request_with_a_body_is_one_write() -> None:
-    """urllib3 writes the head and the body apart; the client's connections write once."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    writes: list[bytes] = []
-
-    def read_all(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            while conn.recv(65536):
-                pass
-
-    def drain() -> None:  # read what comes, so that no write waits for room
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = listener.accept()
-                threading.Thread(target=read_all, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=drain, daemon=True).start()
-
-    class Recorded:
-        """A socket that records what is written to it."""
-
-        def __init__(self, sock: socket.socket) -> None:
-            self._sock = sock
-
-        def sendall(self, data: bytes) -> None:
-            writes.append(bytes(data))
-            self._sock.sendall(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._sock, name)
-
-    class Counted(_one_write_class(urllib3.connection.HTTPConnection)):  # type: ignore[misc]
-        def connect(self) -> None:
-            super().connect()
-            self.sock = Recorded(self.sock)
-
-    port = listener.getsockname()[1]
-    post, get, big = (Counted("127.0.0.1", port) for _ in range(3))
-    try:
-        post.request("POST", "/api/embed", body=b'{"model":"m","input":"hi"}',
-                     headers={"Content-Type": "application/json"})
-        get.request("GET", "/api/version")  # no body: the head alone, as before
-        big.request("POST", "/api/chat", body=b"x" * (ONE_WRITE_LIMIT + 1))
-    finally:
-        for conn in (post, get, big):
-            conn.close()
-        listener.close()
-    assert len(writes) == 4
-    assert writes[0].startswith(b"POST /api/embed HTTP/1.1\r\n")
-    assert writes[0].endswith(b'\r\n\r\n{"model":"m","input":"hi"}')
-    assert b"Content-Length: 26\r\n" in writes[0]
-    assert writes[1].startswith(b"GET /api/version HTTP/1.1\r\n")
-    assert writes[2].startswith(b"POST /api/chat HTTP/1.1\r\n")  # a big body goes apart
-    assert writes[3] == b"x" * (ONE_WRITE_LIMIT + 1)
-
-
-def test_the_one_write_class_is_made_once_per_connection_class() -> None:
-    # Threads opening the pool at once may hand over the class another thread already set.
-    once = _one_write_class(urllib3.connection.HTTPConnection)
-    assert _one_write_class(once) is once
-    assert _one_write_class(urllib3.connection.HTTPConnection) is once
-    assert once.__mro__[2] is urllib3.connection.HTTPConnection
 
 
 def test_many_threads_start_on_a_new_client_at_once(ollama_server: OllamaServer) -> None:
