@@ -1,294 +1,264 @@
-"""HTTP/1.1 on plain asyncio streams: the AsyncClient's transport for ``http://`` hosts.
+"""HTTP/1.1 on asyncio: the AsyncClient's transport for ``http://`` hosts.
 
-httpx stays the API layer (requests, redirects, cookies, timeouts, the response object);
-this transport only moves bytes. httpx reads a chunked stream through httpcore and h11,
-which parse each chunk header and run a state machine once per HTTP chunk, and Ollama sends
-one chunk per token; here the socket is read 64 KiB at a time and the framing undone in bulk
-by the sans-IO `ChunkedDecoder`, as the sync `Client` does. The HTTP/1.1 itself is the
-sans-IO ``_http11``, shared with the sync client's socket transport.
+When httpx would add nothing to a call (no proxy claims the host, no cookie, not an upload),
+the `AsyncClient` sends it here instead of through httpx, whose per-call work (the request
+and response objects, header and URL encoding, a task per timed read in httpcore) costs
+more than the exchange itself; everything else stays httpx's. It is the sync client's
+``_sock_transport`` on an event loop: the HTTP/1.1 is the sans-IO ``_http11``, and this
+module moves the bytes, through an `asyncio.Protocol` that keeps what arrives until it is
+read and times each wait with one timer, not a task.
 
-``AioTransport(other)`` is the transport: ``http://`` here, other schemes ``other()``.
+=============================================  ===============================================
+``AioPool(host, port, fields)``                one loop's idle connections to one origin
+``await .send(method, target, body, limits)``  an `AioResponse` once its head arrived
+``await AioResponse.read()``                   the next block of the body, b"" at its end
+``AioResponse.to_httpx(url)``                  the same response as httpx's, for httpx
+=============================================  ===============================================
 
-Failures are httpx's exception types, as httpcore raises them, so the client classifies
-them as it does httpx's own: `httpx.ConnectError`, `httpx.ConnectTimeout`,
-`httpx.ReadTimeout`, `httpx.WriteTimeout`, `httpx.ReadError`, `httpx.WriteError`,
-`httpx.RemoteProtocolError` (a bad head, a body cut short) and
-`httpx.LocalProtocolError` (a request that cannot be written). Broken chunked framing is
-`ChunkedDecoder`'s `InvalidResponseError`, as in the sync client.
+Failures are ``_http11``'s, as in the sync transport: `ConnectFailed`, `ConnectTimedOut`,
+`ReadTimedOut` (no byte, or no room to write, within the read timeout),
+`RemoteProtocolError` and the socket's own `OSError`. Broken chunked framing is
+`InvalidResponseError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 
 from ollama_wire._http11 import (
+    ONE_WRITE_LIMIT,
+    ConnectFailed,
+    ConnectTimedOut,
     Framing,
+    Headers,
     HeadParser,
-    LocalProtocolError,
+    ReadTimedOut,
     RemoteProtocolError,
     ResponseHead,
     UntilClose,
     body_framing,
-    encode_head,
+    encode_fields,
     keeps_alive,
     readable,
+    request_head,
 )
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
 
-__all__ = ["READ_SIZE", "AioTransport"]
-
-#: Bytes asked for per read; a read returns as soon as some bytes arrive.
-READ_SIZE = 64 * 1024
+__all__ = ["AioPool", "AioResponse"]
 
 
-# The request and the response head, with httpx's exceptions ------------------------------------
+class _Connection(asyncio.Protocol):
+    """One connection: what arrives is kept until read; each wait is timed by one timer."""
 
-
-def _body_length(request: httpx.Request) -> int | None:
-    """Return the ``Content-Length`` a streamed body must match, None when it is chunked."""
-    if request.headers.get("transfer-encoding", "").lower() == "chunked":
-        return None
-    length = request.headers.get("content-length")
-    return int(length) if length is not None else 0
-
-
-def _encode_head(request: httpx.Request) -> bytes:
-    """Return the request line and headers of ``request``, as httpx built them."""
-    try:
-        return encode_head(request.method, request.url.raw_path, request.headers.raw)
-    except LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc)) from None
-
-
-def _keeps_alive(request: httpx.Request, head: ResponseHead) -> bool:
-    said = [value for name, value in request.headers.raw if name.lower() == b"connection"]
-    return keeps_alive(head, b",".join(said))
-
-
-# I/O --------------------------------------------------------------------------------------
-
-
-class _Connection:
-    """One socket to ``key`` (host, port), read and written with timeouts and httpx's errors."""
-
-    __slots__ = ("key", "reader", "writer")
-
-    def __init__(
-        self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.key = key
-        self.reader = reader
-        self.writer = writer
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._received: list[bytes] = []
+        self._ended = False  # the server closed its side (or the connection is gone)
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
 
     @classmethod
-    async def open(cls, key: tuple[str, int], timeout: float | None) -> _Connection:
-        """Connect to ``key`` within ``timeout`` seconds."""
+    async def open(cls, host: str, port: int, timeout: float | None) -> _Connection:
+        """Connect within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*key), timeout)
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(cls, host, port), timeout)
         except asyncio.TimeoutError:
-            raise httpx.ConnectTimeout(f"no connection within {timeout} s") from None
+            raise ConnectTimedOut(f"no connection to {host}:{port} within {timeout} s") from None
         except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
-        sock = writer.get_extra_info("socket")
+            raise ConnectFailed(f"cannot connect to {host}:{port}: {exc}") from exc
+        return connection
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(key, reader, writer)
+
+    def data_received(self, data: bytes) -> None:
+        self._received.append(data)
+        self._wake(self._waiter)
+
+    def eof_received(self) -> bool:
+        self._ended = True
+        self._wake(self._waiter)
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended = True
+        if exc is not None and self._error is None:
+            self._error = exc
+        self._wake(self._waiter)
+        self._wake(self._writable)
+
+    def pause_writing(self) -> None:
+        self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._wake(self._writable)
+        self._writable = None
+
+    @staticmethod
+    def _wake(waiter: asyncio.Future[None] | None) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # Reading and writing
 
     async def read(self, timeout: float | None) -> bytes:
-        """Return the next bytes (at most `READ_SIZE`), or b"" once the server closed."""
-        try:
-            if timeout is None:
-                return await self.reader.read(READ_SIZE)
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
-        except asyncio.TimeoutError:
-            raise httpx.ReadTimeout(f"no bytes from the server within {timeout} s") from None
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        """Return what arrived since the last read (waiting for some), b"" once it ended."""
+        if not self._received and not self._ended:
+            self._waiter = self._loop.create_future()
+            try:
+                await self._wait(self._waiter, timeout, "no bytes from the server")
+            finally:
+                self._waiter = None
+        received = self._received
+        if received:
+            self._received = []
+            return received[0] if len(received) == 1 else b"".join(received)
+        if self._error is not None:
+            raise self._error
+        return b""
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         """Write ``data``; wait, at most ``timeout`` seconds, only if the socket is full."""
-        self.writer.write(data)
-        if not self.writer.transport.get_write_buffer_size():
+        if self._error is not None:
+            raise self._error
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection closed before the request was sent")
+        transport.write(data)
+        if self._writable is not None:
+            await self._wait(self._writable, timeout, "no room to send to the server")
+            if self._error is not None:
+                raise self._error
+
+    async def _wait(self, future: asyncio.Future[None], timeout: float | None,
+                    what: str) -> None:
+        if timeout is None:
+            await future
             return
+        timer = self._loop.call_later(timeout, self._expire, future)
         try:
-            await asyncio.wait_for(self.writer.drain(), timeout)
-        except asyncio.TimeoutError:
-            raise httpx.WriteTimeout(f"could not send within {timeout} s") from None
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+            await future
+        finally:
+            timer.cancel()
+        if getattr(future, "expired", False):
+            raise ReadTimedOut(f"{what} within {timeout} s")
+
+    @staticmethod
+    def _expire(future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.expired = True  # type: ignore[attr-defined]
+            future.set_result(None)
 
     def usable(self) -> bool:
-        """Tell whether an idle connection is still open at both ends.
+        """Tell whether an idle connection is still open at both ends, with nothing unread.
 
-        Besides what the stream knows, the socket is asked: the loop may not have read a FIN
-        (or stray bytes) that already arrived, and an idle connection has nothing to read.
+        Besides what the protocol was told, the socket is asked: the loop may not have read
+        a FIN (or stray bytes) that already arrived.
         """
-        if self.reader.at_eof() or self.reader.exception() is not None:
+        transport = self._transport
+        if self._ended or self._received or transport is None or transport.is_closing():
             return False
-        sock = self.writer.get_extra_info("socket")
-        return not self.writer.is_closing() and (sock is None or not readable(sock.fileno()))
+        sock = transport.get_extra_info("socket")
+        return sock is None or not readable(sock.fileno())
 
     def close(self) -> None:
         """Drop the connection now, unsent bytes and all (the server sees it go)."""
-        try:
-            self.writer.transport.abort()
-        except RuntimeError:  # its loop is closed: the socket closes when freed
-            pass
-
-    async def wait_closed(self) -> None:
-        """Wait until a closed connection's socket is released."""
-        try:
-            await self.writer.wait_closed()
-        except OSError:
-            pass
+        self._ended = True
+        if self._transport is not None:
+            try:
+                self._transport.abort()
+            except RuntimeError:  # its loop is closed: the socket closes when freed
+                pass
 
 
-class _Body(httpx.AsyncByteStream):
-    """The body of one response, in big blocks: all the payload each read completes.
+class AioPool:
+    """HTTP/1.1 to one ``http://`` origin on one event loop, with its idle connections.
 
-    However it ends, its connection goes back to the pool only if the body was read to the
-    end with clean framing and both sides keep the connection alive; otherwise it is closed,
-    which is how closing a stream early (or cancelling its task) stops Ollama generating.
+    As the sync ``SocketTransport``: ``fields`` are the header lines every request carries,
+    checked and encoded once; at most ``pool_size`` idle connections are kept; a request is
+    never sent twice here (the client's retry policy decides).
     """
 
     def __init__(
-        self, transport: AioTransport, connection: _Connection, framing: Framing, first: bytes,
-        reusable: bool, timeout: float | None,
+        self, host: str, port: int, fields: list[tuple[bytes, bytes]],
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        self._transport = transport
-        self._connection: _Connection | None = connection
-        self._dropped: _Connection | None = None  # closed by `_finish`, for `aclose` to await
-        self._framing = framing
-        self._first = first
-        self._reusable = reusable
-        self._timeout = timeout
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        connection = self._connection
-        if connection is None:
-            return
-        framing = self._framing
-        data, self._first = self._first, b""
-        try:
-            while True:
-                if data:
-                    # Broken framing raises `InvalidResponseError`, as in the sync client.
-                    payload = framing.feed(data)
-                    if payload:
-                        yield payload
-                    if framing.error is not None:  # broken after the payload just handed over
-                        raise framing.error
-                if framing.done:
-                    return
-                data = await connection.read(self._timeout)
-                if not data:
-                    if isinstance(framing, UntilClose):
-                        return
-                    raise httpx.RemoteProtocolError(
-                        "the server closed the connection before the end of the response body"
-                    )
-        finally:
-            self._finish()
-
-    def _finish(self) -> None:
-        """Hand the connection back to the pool if the exchange ended cleanly, else close it."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        framing = self._framing
-        if self._reusable and framing.done and not framing.extra and not self._first:
-            self._transport._release(connection)
-        else:
-            connection.close()
-            self._dropped = connection
-
-    async def aclose(self) -> None:
-        self._finish()
-        if self._dropped is not None:
-            await self._dropped.wait_closed()
-
-
-class AioTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 for ``http://`` URLs on asyncio streams, with a pool of idle connections.
-
-    Requests to other schemes (``https://``) go to the transport ``other()`` makes on first
-    use. The pool is keyed by (host, port) and keeps at most ``pool_size`` idle keep-alive
-    connections; connections in use are not limited, and no request waits for one. An idle
-    connection the server closed is discarded. A request is never sent twice here: when a
-    connection drops before the answer, the client's retry policy decides (a call with side
-    effects may have run), as with the sync client's transport.
-    """
-
-    def __init__(
-        self, other: Callable[[], httpx.AsyncBaseTransport], pool_size: int = DEFAULT_POOL_SIZE
-    ) -> None:
-        self._make_other = other
-        self._other: httpx.AsyncBaseTransport | None = None
+        self.address = (host, port)
+        self._fields = encode_fields(fields)
+        self._connection_header = b",".join(
+            value for name, value in fields if name.lower() == b"connection")
         self._pool_size = pool_size
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.scheme != "http":
-            if self._other is None:
-                self._other = self._make_other()
-            return await self._other.handle_async_request(request)
-        timeouts = request.extensions.get("timeout", {})
-        key = (request.url.host, request.url.port or 80)
-        # A body httpx holds in memory goes out with the head in one write; a streamed one
-        # (an upload) goes block by block.
-        body = b"".join(request.stream) if isinstance(request.stream, httpx.ByteStream) else None
-        connection = self._take(key) or await _Connection.open(key, timeouts.get("connect"))
-        return await self._exchange(connection, request, body, timeouts)
-
-    async def _exchange(
-        self, connection: _Connection, request: httpx.Request, body: bytes | None,
-        timeouts: dict[str, float | None],
-    ) -> httpx.Response:
-        """Send ``request`` and read the response head; close the connection on failure."""
-        read_timeout = timeouts.get("read")
+    async def send(
+        self, method: str, target: str, body: bytes | None,
+        timeouts: tuple[float | None, float | None] | None,
+    ) -> AioResponse:
+        """Send a request; return its response once the head arrived (the body is unread)."""
+        connect, read = timeouts if timeouts is not None else (None, None)
+        head = request_head(method, target, self._fields, body)
+        connection = self._take() or await _Connection.open(*self.address, connect)
         parser = HeadParser()
         try:
-            if body is not None:
-                await connection.write(_encode_head(request) + body, timeouts.get("write"))
+            try:
+                if body is not None and len(body) <= ONE_WRITE_LIMIT:
+                    await connection.write(head + body, read)
+                else:
+                    await connection.write(head, read)
+                    if body is not None:
+                        await connection.write(body, read)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The server may have answered and closed before reading it all (a 413 for a
+                # body too big): that answer, already received, says more than the reset.
+                written: OSError | None = exc
             else:
-                await _send_stream(connection, request, timeouts.get("write"))
-            head = None
-            while head is None:
-                data = await connection.read(read_timeout)
+                written = None
+            response = None
+            while response is None:
+                try:
+                    data = await connection.read(read)
+                except OSError:
+                    if written is None:
+                        raise
+                    data = b""
                 if not data:
+                    if written is not None:
+                        raise written
                     raise _closed_before_head(parser)
-                head = parser.feed(data)
-            framing = body_framing(request.method, head)
-        except RemoteProtocolError as exc:
-            connection.close()
-            raise httpx.RemoteProtocolError(str(exc)) from None
+                response = parser.feed(data)
+            framing = body_framing(method, response)
         except BaseException:
             connection.close()
             raise
-        stream = _Body(self, connection, framing, parser.rest, _keeps_alive(request, head),
-                       read_timeout)
-        return httpx.Response(
-            head.status, headers=head.headers, stream=stream,
-            extensions={"http_version": head.version, "reason_phrase": head.reason},
-        )
+        return AioResponse(self, connection, response, framing, parser.rest,
+                           keeps_alive(response, self._connection_header), read)
 
-    def _take(self, key: tuple[str, int]) -> _Connection | None:
-        """Return the most recently used idle connection to ``key`` still open, if any."""
+    def _take(self) -> _Connection | None:
+        """Return the most recently used idle connection still open, if any."""
         idle = self._idle
-        for index in range(len(idle) - 1, -1, -1):
-            if idle[index].key == key:
-                connection = idle.pop(index)
-                if connection.usable():
-                    return connection
-                connection.close()
+        while idle:
+            connection = idle.pop()
+            if connection.usable():
+                return connection
+            connection.close()
         return None
 
-    def _release(self, connection: _Connection) -> None:
+    def release(self, connection: _Connection) -> None:
         """Keep a connection whose exchange ended cleanly, closing the oldest past the limit."""
         if self._closed or not connection.usable():
             connection.close()
@@ -297,46 +267,127 @@ class AioTransport(httpx.AsyncBaseTransport):
         if len(self._idle) > self._pool_size:
             self._idle.pop(0).close()
 
-    async def aclose(self) -> None:
-        """Close the idle connections (and the other schemes' transport)."""
+    def close(self) -> None:
+        """Close the idle connections; connections in use close when their response ends."""
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-        for connection in idle:
-            await connection.wait_closed()
-        if self._other is not None:
-            await self._other.aclose()
 
 
-async def _send_stream(connection: _Connection, request: httpx.Request,
-                       timeout: float | None) -> None:
-    """Send the head, then each block of a streamed body, chunk-encoded if the head says so."""
-    stream = request.stream
-    if not isinstance(stream, httpx.AsyncByteStream):
-        raise httpx.LocalProtocolError("a request body to send with asyncio must be async")
-    length = _body_length(request)
-    await connection.write(_encode_head(request), timeout)
-    sent = 0
-    async for block in stream:
-        sent += len(block)
-        if length is not None and sent > length:
-            raise httpx.LocalProtocolError(f"the body is longer than its Content-Length {length}")
-        if length is None and block:
-            block = b"%x\r\n%s\r\n" % (len(block), block)
-        await connection.write(block, timeout)
-    if length is None:
-        await connection.write(b"0\r\n\r\n", timeout)
-    elif sent < length:
-        raise httpx.LocalProtocolError(
-            f"the body ended after {sent} of its Content-Length {length} bytes"
-        )
-
-
-def _closed_before_head(parser: HeadParser) -> httpx.RemoteProtocolError:
+def _closed_before_head(parser: HeadParser) -> RemoteProtocolError:
     if not parser.received:
-        return httpx.RemoteProtocolError("Server disconnected without sending a response.")
-    return httpx.RemoteProtocolError(
+        return RemoteProtocolError("the server closed the connection without sending a response")
+    return RemoteProtocolError(
         f"the server closed the connection in the middle of the response head, after "
         f"{parser.received} bytes"
     )
+
+
+class AioResponse:
+    """A response whose head arrived; ``await read()`` returns its body in blocks.
+
+    However it ends, its connection goes back to the pool only if the body was read to the
+    end with clean framing and both sides keep the connection alive; otherwise it is closed,
+    which is how closing a stream early (or cancelling its task) stops Ollama generating.
+    """
+
+    __slots__ = ("_connection", "_error", "_first", "_framing", "_pool", "_reusable",
+                 "_timeout", "headers", "reason", "status")
+
+    def __init__(
+        self, pool: AioPool, connection: _Connection, head: ResponseHead, framing: Framing,
+        first: bytes, reusable: bool, timeout: float | None,
+    ) -> None:
+        self._pool = pool
+        self._connection: _Connection | None = connection
+        self.status = head.status
+        self.reason = head.reason.decode("latin-1")
+        self.headers = Headers(head.headers)
+        self._framing = framing
+        self._first = first
+        self._reusable = reusable
+        self._timeout = timeout
+        self._error: BaseException | None = None
+        if framing.done and not first:
+            self._finish()  # no body (HEAD, 204, Content-Length: 0)
+
+    async def read(self) -> bytes:
+        """Return the next block of the body as it arrives, or b"" once the body ended."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        framing = self._framing
+        while (connection := self._connection) is not None:
+            try:
+                data = self._first or await connection.read(self._timeout)
+            except BaseException:
+                self.close()  # a timeout, a reset or a cancelled task
+                raise
+            self._first = b""
+            if not data:
+                if isinstance(framing, UntilClose):
+                    self._finish()
+                    break
+                self.close()
+                raise RemoteProtocolError(
+                    "the server closed the connection before the end of the response body")
+            try:
+                payload = framing.feed(data)
+            except BaseException:
+                self.close()
+                raise
+            if framing.error is not None:  # broken framing after this payload
+                self.close()
+                if not payload:
+                    raise framing.error
+                self._error = framing.error
+            elif framing.done:
+                self._finish()
+            if payload:
+                return payload
+        return b""
+
+    def _finish(self) -> None:
+        """Hand the connection back to the pool if the exchange ended cleanly, else close it."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        framing = self._framing
+        if self._reusable and framing.done and not framing.extra and not self._first:
+            self._pool.release(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close the connection unless the body was read to its end. Safe to call twice."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def to_httpx(self, request: httpx.Request) -> httpx.Response:
+        """Return this response to ``request`` as an ``httpx.Response``, for httpx to take over.
+
+        Its body is this one's, framing undone, so httpx decodes a ``Content-Encoding``
+        (the client's own code reads only plain bodies), keeps a cookie it sets and follows a
+        redirect.
+        """
+        kept = [(name, value) for name, value in self.headers.fields
+                if name.lower() not in (b"transfer-encoding", b"content-length")]
+        return httpx.Response(self.status, headers=kept, stream=_Body(self),
+                              request=request,
+                              extensions={"reason_phrase": self.reason.encode("latin-1")})
+
+
+class _Body(httpx.AsyncByteStream):
+    """An `AioResponse`'s body as httpx reads a response stream."""
+
+    def __init__(self, response: AioResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while data := await self._response.read():
+            yield data
+
+    async def aclose(self) -> None:
+        self._response.close()

@@ -2,9 +2,10 @@
 
 Everything but moving bytes is shared with the sync `Client`: the endpoint methods and
 settings (``_endpoints``), request building, retries, trace and errors (``_protocol``'s
-`Exchange`), and the NDJSON decoder. httpx is the HTTP API; the bytes of ``http://`` hosts
-move on asyncio streams (``_aio_transport``). httpx is imported when the first AsyncClient
-is made.
+`Exchange`), and the NDJSON decoder. httpx is the HTTP API; a call to an ``http://`` host
+that httpx would add nothing to goes on the client's own asyncio connections
+(``_aio_transport``), as the sync client's go on its own sockets. httpx is imported when
+the first AsyncClient is made.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ollama_wire import _protocol as P
 from ollama_wire import _types as R
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
+from ollama_wire._http11 import ConnectFailed, ConnectTimedOut, origin
 from ollama_wire._protocol import Call, StreamDecoder, TimeoutLike
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from ollama_wire._aio_transport import AioPool, AioResponse
     from ollama_wire._protocol import MessageLike
     from ollama_wire._tools import ToolRun
 
@@ -106,24 +109,53 @@ async def _iterate(
 ) -> AsyncGenerator[T, None]:
     """Send a streaming call and yield its chunks; close the response however it ends."""
     call = exchange.call
-    response: httpx.Response = await client._send(exchange, limits)
-    # httpx makes this an async generator; closing it ourselves spares the loop a task.
-    received = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+    body = _Reader(await client._send(exchange, limits))
     try:
         while True:
             try:
-                data = await received.__anext__()
-            except StopAsyncIteration:
-                break
+                data = await body.read()
             except Exception as exc:
                 raise decoder.fail(client._failure(exc, call, reading=True).error) from None
+            if not data:
+                break
             for part in decoder.parts(data):
                 yield part
         for chunk in decoder.finish():
             yield chunk
     finally:
-        await received.aclose()
-        await response.aclose()
+        await body.aclose()
+
+
+class _Reader:
+    """The body of a response from either path: the client's own (`AioResponse`) or httpx's."""
+
+    __slots__ = ("_blocks", "_own", "_response", "read")
+
+    def __init__(self, response: AioResponse | httpx.Response) -> None:
+        from ollama_wire._aio_transport import AioResponse
+
+        self._response: Any = response
+        self._own = isinstance(response, AioResponse)
+        self._blocks: AsyncGenerator[bytes, None] | None = None
+        if isinstance(response, AioResponse):
+            self.read = response.read
+        else:
+            # httpx makes this an async generator; closing it ourselves spares the loop a task.
+            self._blocks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+            self.read = self._next
+
+    async def _next(self) -> bytes:
+        assert self._blocks is not None
+        return await anext(self._blocks, b"")
+
+    async def aclose(self) -> None:
+        """Close the response; its connection goes back to the pool if its body was read."""
+        if self._own:
+            self._response.close()
+            return
+        if self._blocks is not None:
+            await self._blocks.aclose()
+        await self._response.aclose()
 
 
 class _Transport:
@@ -134,10 +166,12 @@ class _Transport:
     the connections are closed while their loop still runs.
     """
 
-    __slots__ = ("closed", "http", "keeper")
+    __slots__ = ("closed", "http", "keeper", "pool")
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, pool: AioPool | None) -> None:
         self.http = http
+        #: The client's own connections, for the calls httpx would add nothing to.
+        self.pool = pool
         self.closed = False
         self.keeper = self._keep()
 
@@ -147,6 +181,8 @@ class _Transport:
         finally:
             if not self.closed:
                 self.closed = True
+                if self.pool is not None:
+                    self.pool.close()
                 await self.http.aclose()
 
     def drop(self) -> None:
@@ -209,6 +245,7 @@ class AsyncClient(
                 name="httpx",
             ) from None
         self._transports: dict[asyncio.AbstractEventLoop, _Transport] = {}
+        self._tls: ssl.SSLContext | None = None
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -279,23 +316,29 @@ class AsyncClient(
             return await self._open(exchange, limits)
         if step == P.SLEEP:
             return await sleep(arg)
-        response: httpx.Response = arg
-        received = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+        received = _Reader(arg)
         try:
             body = P.BodyReader(self._max_line_size)
-            async for data in received:
+            while data := await received.read():
                 body.feed(data)
             return body.body()
         except Exception as exc:
             return self._failure(exc, exchange.call, reading=True)
         finally:
             await received.aclose()
-            await response.aclose()
 
     async def _open(self, exchange: P.Exchange, limits: Any) -> Any:
         """Send the request and return its `Head`, or the `Failure` that stopped it."""
         call = exchange.call
-        http = await self._http()
+        transport = await self._transport()
+        http = transport.http
+        if transport.pool is not None and call.upload is None and not http.cookies:
+            try:
+                head = await self._open_direct(transport.pool, http, exchange, limits)
+            except Exception as exc:
+                return self._failure(exc, call)
+            if head is not None:
+                return head
         headers = self._headers
         content: Any = exchange.data
         if call.upload is not None:
@@ -316,8 +359,40 @@ class AsyncClient(
             return self._failure(exc, call)
         return P.Head(response.status_code, response.reason_phrase, response.headers, response)
 
-    async def _http(self) -> httpx.AsyncClient:
-        """Return the httpx client of the running loop, making it on first use there."""
+    async def _open_direct(
+        self, pool: AioPool, http: httpx.AsyncClient, exchange: P.Exchange, limits: Any
+    ) -> P.Head | None:
+        """Send on the client's own connections, as httpx would; None: send it with httpx.
+
+        What httpx does beyond that is done here only when a response needs it: a compressed
+        body is decoded by httpx, cookies it sets go to httpx's jar (later calls then go
+        through httpx, which sends them) and redirects are followed by httpx.
+        """
+        call = exchange.call
+        response = await pool.send(call.method, self._prefix + call.path, exchange.data, limits)
+        headers = response.headers
+        redirect = 300 <= response.status < 400 and "location" in headers
+        if not redirect and "set-cookie" not in headers and (
+            headers.get("content-encoding", "").strip().lower() in ("", "identity")
+        ):
+            return P.Head(response.status, response.reason, headers, response)
+        request = http.build_request(call.method, exchange.url, content=exchange.data,
+                                     headers=self._headers, timeout=_timeout(limits))
+        first = response.to_httpx(request)
+        http.cookies.extract_cookies(first)
+        if not redirect:
+            return P.Head(response.status, response.reason, headers, first)
+        # What httpx does on a redirect (private, hence the fallback: send it with httpx).
+        follow: Any = getattr(http, "_build_redirect_request", None)
+        await first.aclose()
+        if follow is None:
+            return None
+        final = await http.send(follow(request, first), stream=True)
+        final.history = [first, *final.history]
+        return P.Head(final.status_code, final.reason_phrase, final.headers, final)
+
+    async def _transport(self) -> _Transport:
+        """Return the transports of the running loop, making them on first use there."""
         loop = asyncio.get_running_loop()
         transport = self._transports.get(loop)
         if transport is None or transport.closed:
@@ -325,50 +400,63 @@ class AsyncClient(
                 if old.is_closed():
                     del self._transports[old]
                     stale.drop()
-            transport = self._transports[loop] = _Transport(self._make_http())
+            http = self._make_http()
+            transport = self._transports[loop] = _Transport(http, self._make_pool(http))
             await transport.keeper.__anext__()  # parked, and known to the loop
+        return transport
 
-        return transport.http
+    def _make_pool(self, http: httpx.AsyncClient) -> AioPool | None:
+        """Return the client's own connection pool for the host, or None where httpx must go.
 
-    def _make_http(self) -> httpx.AsyncClient:
-        """Make the httpx client of one loop, its default transport an `AioTransport`.
-
-        The AioTransport serves every URL that no proxy from the environment claims:
-        ``http://`` on asyncio streams, ``https://`` through httpx's own transport, made on
-        first use. Proxies stay httpx's.
+        Only for an ``http://`` host that httpx would send to directly, that is, one no
+        proxy from the environment claims (asked of httpx's own routing, a private method:
+        if a future httpx lacks it, every call goes through httpx).
         """
         import httpx
 
-        from ollama_wire._aio_transport import AioTransport
+        from ollama_wire._aio_transport import AioPool
+
+        base = self._base
+        route: Any = getattr(http, "_transport_for_url", None)
+        if not (base.startswith("http://") and base.isascii() and route is not None
+                and route(httpx.URL(base)) is getattr(http, "_transport", None)):
+            return None
+        host, port, host_field = origin(base)
+        fields = [(b"Host", host_field)]
+        ours = self._headers  # lower-case names; they replace httpx's defaults, as httpx does
+        fields.extend((name, value) for name, value in http.headers.raw
+                      if name.decode("latin-1").lower() not in ours)
+        fields.extend((name.encode("latin-1"), value.encode("latin-1"))
+                      for name, value in ours.items())
+        return AioPool(host, port, fields)
+
+    def _make_http(self) -> httpx.AsyncClient:
+        """Make the httpx client of one loop (proxies from the environment, as httpx reads them)."""
+        import httpx
 
         limits = httpx.Limits(max_connections=None,
                               max_keepalive_connections=P.DEFAULT_POOL_SIZE)
-        verify: bool | ssl.SSLContext = self._verify is not False
-        if isinstance(self._verify, str):
-            # A context, not the path: httpx deprecates paths, and this beats SSL_CERT_FILE.
-            if os.path.isdir(self._verify):
-                verify = ssl.create_default_context(capath=self._verify)
-            else:
-                verify = ssl.create_default_context(cafile=self._verify)
-
         # Redirects are followed, as requests and the official SDK do.
-        options: dict[str, Any] = {"timeout": _timeout(self._timeout), "follow_redirects": True}
-        try:
-            # httpx's own reading of the proxy variables (private, hence the fallback).
-            from httpx._utils import get_environment_proxies
-        except ImportError:  # a future httpx: its own transport for everything
-            return httpx.AsyncClient(limits=limits, verify=verify, **options)
+        return httpx.AsyncClient(limits=limits, verify=self._tls_context(),
+                                 timeout=_timeout(self._timeout), follow_redirects=True)
 
-        def transport(proxy: str | None = None) -> httpx.AsyncBaseTransport:
-            return httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=proxy)
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        """Return the TLS settings for httpx, made once: loading CA bundles takes ~50 ms.
 
-        # Given a transport, httpx ignores the environment's proxies: they are mounted here as
-        # httpx mounts them, and what none claims (NO_PROXY's hosts: None) goes to ours.
-        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-            pattern: None if proxy is None else transport(proxy)
-            for pattern, proxy in get_environment_proxies().items()
-        }
-        return httpx.AsyncClient(transport=AioTransport(transport), mounts=mounts, **options)
+        httpx would load its bundle again for each event loop's client.
+        """
+        if self._verify is False:
+            return False
+        if self._tls is None:
+            import httpx
+
+            if not isinstance(self._verify, str):  # httpx's default: certifi or SSL_CERT_FILE
+                self._tls = httpx.create_ssl_context()
+            elif os.path.isdir(self._verify):  # a context, not the path: httpx deprecates paths
+                self._tls = ssl.create_default_context(capath=self._verify)
+            else:
+                self._tls = ssl.create_default_context(cafile=self._verify)
+        return self._tls
 
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
         return _classify(exc, reading), str(exc) or type(exc).__name__
@@ -392,12 +480,12 @@ def _timeout(limits: tuple[float | None, float | None] | None) -> httpx.Timeout:
 
 
 def _classify(exc: BaseException, reading: bool) -> str:
-    """Name the transport failure behind an httpx exception."""
+    """Name the transport failure behind an httpx or ``_aio_transport`` exception."""
     import httpx
 
-    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout, ConnectTimedOut)):
         return E.CONNECT_TIMED_OUT
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         return E.READ_TIMED_OUT
     if _caused_by_ssl(exc):
         return E.TLS_FAILED
@@ -405,7 +493,7 @@ def _classify(exc: BaseException, reading: bool) -> str:
         return E.INVALID_REQUEST
     if reading:
         return E.DROPPED_READING
-    if isinstance(exc, (httpx.ConnectError, httpx.ProxyError)):
+    if isinstance(exc, (httpx.ConnectError, httpx.ProxyError, ConnectFailed)):
         return E.CONNECT_FAILED
     if isinstance(exc, (httpx.TransportError, OSError)):
         return E.DROPPED

@@ -14,7 +14,7 @@ from ollama_wire import _errors as E
 from ollama_wire import _protocol as P
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
-from ollama_wire._http11 import LocalProtocolError
+from ollama_wire._http11 import ConnectFailed, ConnectTimedOut, origin
 from ollama_wire._protocol import (
     DEFAULT_MAX_LINE_SIZE,
     DEFAULT_POOL_SIZE,
@@ -26,13 +26,7 @@ from ollama_wire._protocol import (
     TimeoutLike,
 )
 from ollama_wire._retry import DEFAULT_MAX_RETRIES
-from ollama_wire._sock_transport import (
-    READ_SIZE,
-    ConnectFailed,
-    ConnectTimedOut,
-    SocketResponse,
-    SocketTransport,
-)
+from ollama_wire._sock_transport import READ_SIZE, SocketResponse, SocketTransport
 from ollama_wire._types import (
     ChatResponse,
     EmbeddingsResponse,
@@ -257,7 +251,6 @@ class Client(
             and self._base.startswith("http://")
             and requests.utils.select_proxy(self._base, env["proxies"]) is None
         )
-        self._prefix = urllib.parse.urlsplit(self._base).path.rstrip("/")
         self._transport = self._open_transport() if self._direct else None
 
     # Lifecycle -----------------------------------------------------------------------------
@@ -395,17 +388,11 @@ class Client(
 
     def _open_transport(self) -> SocketTransport:
         """Return a transport to the host, with the headers requests would send."""
-        parts = urllib.parse.urlsplit(self._base)
-        host = parts.hostname or ""
-        port = parts.port or 80
-        shown = f"[{host}]" if ":" in host else host
-        fields = [(b"Host", (shown if port == 80 else f"{shown}:{port}").encode("ascii"))]
+        host, port, host_field = origin(self._base)
+        fields = [(b"Host", host_field)]
         fields.extend((name.encode("latin-1"), value.encode("latin-1"))
                       for name, value in self._headers.items())
-        try:
-            return SocketTransport(host, port, fields)
-        except LocalProtocolError as exc:
-            raise RequestError(str(exc)) from None
+        return SocketTransport(host, port, fields)
 
     def _prepare(
         self, method: str, url: str, data: bytes | None, upload: IO[bytes] | None

@@ -15,6 +15,7 @@ overloads intact::
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast, overload
@@ -22,6 +23,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 from ollama_wire import _protocol as P
 from ollama_wire._errors import OTHER, OllamaError, RequestError, transport_error
 from ollama_wire._host import parse_host
+from ollama_wire._http11 import LocalProtocolError, encode_fields
 from ollama_wire._protocol import (
     DEFAULT_MAX_LINE_SIZE,
     DEFAULT_TIMEOUT,
@@ -88,6 +90,10 @@ class Endpoints(
         if max_line_size < 1:
             raise RequestError(f"max_line_size must be at least 1, got {max_line_size!r}")
         self._base = parsed.url
+        #: The base URL's path, before each call's (a server behind a path prefix), quoted as
+        #: a request target: spaces and other bytes a target cannot hold as %XX.
+        self._prefix = urllib.parse.quote(urllib.parse.urlsplit(parsed.url).path.rstrip("/"),
+                                          safe="!$%&'()*+,/:;=@~")
         self._shown = parsed.display
         self._timeout = DEFAULT_TIMEOUT if timeout is UNSET else check_timeout(timeout)
         self._max_retries = max_retries
@@ -97,6 +103,11 @@ class Endpoints(
         self._trace = trace_enabled(trace)
         #: The headers every request carries (a client may merge in its transport's own).
         self._headers: Mapping[str, str] = P.client_headers(headers, parsed.auth)
+        try:  # a header that could split the request fails here, before anything is sent
+            encode_fields((k.encode("latin-1"), v.encode("latin-1"))
+                          for k, v in self._headers.items())
+        except (LocalProtocolError, UnicodeEncodeError) as exc:
+            raise RequestError(str(exc)) from None
         self._setup_transport()
 
     def _setup_transport(self) -> None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 import select
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple, Protocol
 
 from ollama_wire._errors import InvalidResponseError, preview
@@ -30,19 +31,26 @@ from ollama_wire._errors import InvalidResponseError, preview
 __all__ = [
     "MAX_HEADERS",
     "MAX_HEAD_SIZE",
+    "ONE_WRITE_LIMIT",
     "ChunkedDecoder",
+    "ConnectFailed",
+    "ConnectTimedOut",
     "Framing",
     "HeadParser",
+    "Headers",
     "LengthDecoder",
     "LocalProtocolError",
+    "ReadTimedOut",
     "RemoteProtocolError",
     "ResponseHead",
     "UntilClose",
     "body_framing",
     "encode_head",
     "keeps_alive",
+    "origin",
     "parse_head",
     "readable",
+    "request_head",
 ]
 
 #: A response head (status line and headers) longer than this is refused.
@@ -64,6 +72,21 @@ class RemoteProtocolError(OSError):
 
 class LocalProtocolError(ValueError):
     """A request that cannot be written as HTTP/1.1 (a bad method, target or header)."""
+
+
+# What the transports raise besides those two and the socket's own `OSError`s.
+
+
+class ConnectFailed(ConnectionError):
+    """No connection to the server could be made (refused, unreachable, no such host)."""
+
+
+class ConnectTimedOut(TimeoutError):
+    """No connection to the server within the connect timeout."""
+
+
+class ReadTimedOut(TimeoutError):
+    """The server sent nothing (or took nothing) for longer than the read timeout."""
 
 
 # The response head, sans-IO ------------------------------------------------------------------
@@ -124,6 +147,40 @@ class HeadParser:
                 raise RemoteProtocolError(
                     "the server switched protocols (101) though nothing asked it to"
                 )
+
+
+class Headers(Mapping[str, str]):
+    """A response's headers as a client shows them: names in any case, repeats joined by ", ".
+
+    ``fields`` keeps them as they arrived, a repeated field apart (``Set-Cookie``).
+    """
+
+    __slots__ = ("_store", "fields")
+
+    def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self.fields = fields
+        store: dict[str, tuple[str, str]] = {}
+        for raw_name, raw_value in fields:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            key = name.lower()
+            seen = store.get(key)
+            store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        self._store = store
+
+    def __getitem__(self, name: str) -> str:
+        return self._store[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._store
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._store.values())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
 
 
 def parse_head(raw: bytes) -> ResponseHead:
@@ -386,6 +443,38 @@ def encode_head(method: str, target: bytes, headers: Iterable[tuple[bytes, bytes
     if _BAD_TARGET.search(target) or not target:
         raise LocalProtocolError(f"invalid request target {preview(target)}")
     return b"%s %s HTTP/1.1\r\n%s\r\n" % (name, target, encode_fields(headers))
+
+
+def origin(url: str) -> tuple[str, int, bytes]:
+    """Return the host to dial, the port and the ``Host`` header of an ``http://`` URL.
+
+    The header leaves out the default port, as requests and httpx do.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 80
+    shown = f"[{host}]" if ":" in host else host
+    return host, port, (shown if port == 80 else f"{shown}:{port}").encode("ascii")
+
+
+#: The largest request body written in the same write as its head: one system call and one
+#: wake-up of the server; a bigger body (images, say) goes apart rather than be copied.
+ONE_WRITE_LIMIT = 1024 * 1024
+
+
+def request_head(method: str, target: str, fields: bytes, body: bytes | None) -> bytes:
+    """Return a request's head: its line, ``fields`` (from `encode_fields`), its length.
+
+    ``method`` and ``target`` are the client's own (a token, and a path already quoted),
+    so they are not checked again on every call.
+    """
+    line = f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
+    if body is None:
+        # What requests sends: a request that may have a body says it has none.
+        length = b"" if method in ("GET", "HEAD") else b"Content-Length: 0\r\n"
+    else:
+        length = b"Content-Length: %d\r\n" % len(body)
+    return b"%s%s%s\r\n" % (line, fields, length)
 
 
 def encode_fields(headers: Iterable[tuple[bytes, bytes]]) -> bytes:

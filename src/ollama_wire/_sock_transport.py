@@ -14,10 +14,11 @@ transport; this module moves the bytes:
 ``SocketResponse.to_urllib3()``                the same response as urllib3's, for requests
 =============================================  ===============================================
 
-Failures: `ConnectFailed` and `ConnectTimedOut` before a connection exists, `ReadTimedOut`
-when the server is silent for longer than the read timeout, `_http11.RemoteProtocolError`
-for what cannot be read as HTTP/1.1 or a body cut short, and the socket's own `OSError`
-(reset, broken pipe) otherwise. Broken chunked framing is `InvalidResponseError`.
+Failures are ``_http11``'s: `ConnectFailed` and `ConnectTimedOut` before a connection
+exists, `ReadTimedOut` when the server is silent for longer than the read timeout,
+`RemoteProtocolError` for what cannot be read as HTTP/1.1 or a body cut short, and the
+socket's own `OSError` (reset, broken pipe) otherwise. Broken chunked framing is
+`InvalidResponseError`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ import socket
 import weakref
 from typing import Any
 
-from requests.structures import CaseInsensitiveDict
-
 from ollama_wire._http11 import (
+    ONE_WRITE_LIMIT,
+    ConnectFailed,
+    ConnectTimedOut,
     Framing,
+    Headers,
     HeadParser,
+    ReadTimedOut,
     RemoteProtocolError,
     ResponseHead,
     UntilClose,
@@ -39,36 +43,14 @@ from ollama_wire._http11 import (
     encode_fields,
     keeps_alive,
     readable,
+    request_head,
 )
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
 
-__all__ = [
-    "ONE_WRITE_LIMIT",
-    "READ_SIZE",
-    "ConnectFailed",
-    "ConnectTimedOut",
-    "ReadTimedOut",
-    "SocketResponse",
-    "SocketTransport",
-]
+__all__ = ["READ_SIZE", "SocketResponse", "SocketTransport"]
 
 #: Bytes asked for per read; a read returns as soon as some bytes arrive.
 READ_SIZE = 64 * 1024
-#: The largest request body sent in the same write as the head: one system call and one
-#: wake-up of the server; a bigger body (images, say) goes apart rather than be copied.
-ONE_WRITE_LIMIT = 1024 * 1024
-
-
-class ConnectFailed(ConnectionError):
-    """No connection to the server could be made (refused, unreachable, no such host)."""
-
-
-class ConnectTimedOut(TimeoutError):
-    """No connection to the server within the connect timeout."""
-
-
-class ReadTimedOut(TimeoutError):
-    """The server sent nothing for longer than the read timeout."""
 
 
 class SocketTransport:
@@ -107,19 +89,9 @@ class SocketTransport:
         seconds, None for no limit.
         """
         connect, read = timeouts if timeouts is not None else (None, None)
-        data = self._encode(method, target, body)
+        data = request_head(method, target, self._fields, body)
         sock = self._take() or self._connect(connect)
         return self._exchange(sock, method, data, body, read)
-
-    def _encode(self, method: str, target: str, body: bytes | None) -> bytes:
-        """Return the request head: the request line, the fixed fields and the length."""
-        line = f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
-        if body is None:
-            # What requests sends: a request that may have a body says it has none.
-            length = b"" if method in ("GET", "HEAD") else b"Content-Length: 0\r\n"
-        else:
-            length = b"Content-Length: %d\r\n" % len(body)
-        return b"%s%s%s\r\n" % (line, self._fields, length)
 
     def _exchange(
         self, sock: socket.socket, method: str, head: bytes, body: bytes | None,
@@ -144,7 +116,12 @@ class SocketTransport:
                 written = None
             response = None
             while response is None:
-                data = _recv(sock, read_timeout)
+                try:
+                    data = _recv(sock, read_timeout)
+                except OSError:
+                    if written is None:
+                        raise
+                    data = b""
                 if not data:
                     if written is not None:
                         raise written
@@ -215,16 +192,6 @@ def _recv(sock: socket.socket, timeout: float | None) -> bytes:
         raise ReadTimedOut(f"no bytes from the server within {timeout} s") from None
 
 
-def _headers(fields: list[tuple[bytes, bytes]]) -> CaseInsensitiveDict[str]:
-    """Return the response headers as requests shows them: case-insensitive, repeats joined."""
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for name, value in fields:
-        key, text = name.decode("latin-1"), value.decode("latin-1")
-        seen = headers.get(key)
-        headers[key] = text if seen is None else f"{seen}, {text}"
-    return headers
-
-
 def _closed_before_head(parser: HeadParser) -> RemoteProtocolError:
     if not parser.received:
         return RemoteProtocolError("the server closed the connection without sending a response")
@@ -242,8 +209,8 @@ class SocketResponse:
     which is how closing a stream early stops Ollama generating.
     """
 
-    __slots__ = ("_error", "_fields", "_first", "_framing", "_reusable", "_sock", "_transport",
-                 "headers", "reason", "status")
+    __slots__ = ("_error", "_first", "_framing", "_reusable", "_sock", "_transport", "headers",
+                 "reason", "status")
 
     def __init__(
         self, transport: SocketTransport, sock: socket.socket, head: ResponseHead,
@@ -253,8 +220,7 @@ class SocketResponse:
         self._sock: socket.socket | None = sock
         self.status = head.status
         self.reason = head.reason.decode("latin-1")
-        self._fields = head.headers
-        self.headers = _headers(head.headers)
+        self.headers = Headers(head.headers)
         self._framing = framing
         self._first = first
         self._reusable = reusable
@@ -322,7 +288,7 @@ class SocketResponse:
         import urllib3
 
         message = http.client.HTTPMessage()  # repeated fields (Set-Cookie) kept apart
-        for name, value in self._fields:
+        for name, value in self.headers.fields:
             message[name.decode("latin-1")] = value.decode("latin-1")
         kept = {name: value for name, value in self.headers.items()
                 if name.lower() not in ("transfer-encoding", "content-length")}

@@ -199,8 +199,8 @@ class RawServer:
     ``reply`` with the socket, the request's number on that connection (from 1) and its
     request line; ``reply`` sends what it likes and returns whether to read another request
     from the connection (else the server closes it). ``log`` holds (connection number,
-    request line) per request read; ``finished`` is released each time a connection ended on
-    the server's side.
+    request line) per request read, ``headers`` its header fields (names lower-case);
+    ``finished`` is released each time a connection ended on the server's side.
     """
 
     def __init__(self, reply: Reply) -> None:
@@ -209,6 +209,7 @@ class RawServer:
         self.port: int = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log: list[tuple[int, bytes]] = []
+        self.headers: list[dict[str, str]] = []
         self.finished = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
         self._open: list[socket.socket] = []
@@ -236,10 +237,12 @@ class RawServer:
         with conn, conn.makefile("rb") as file:
             index = 0
             while True:
-                request_line = read_request(file)
-                if request_line is None:
+                request = read_request(file)
+                if request is None:
                     break
+                request_line, headers = request
                 index += 1
+                self.headers.append(headers)
                 self.log.append((number, request_line))
                 if not self._reply(conn, index, request_line):
                     break
@@ -258,21 +261,23 @@ class RawServer:
             thread.join(5)
 
 
-def read_request(file: Any) -> bytes | None:
-    """Read one request (head and Content-Length body); return its request line, or None."""
+def read_request(file: Any) -> tuple[bytes, dict[str, str]] | None:
+    """Read one request (head and Content-Length body); return its request line and headers.
+
+    The headers' names are lower-case; None: the connection ended before a request.
+    """
     try:
         request_line = file.readline()
     except OSError:  # the client reset the connection
         return None
     if not request_line:
         return None
-    length = 0
+    headers: dict[str, str] = {}
     while (line := file.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    file.read(length)
-    return bytes(request_line.rstrip(b"\r\n"))
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    file.read(int(headers.get("content-length", 0)))
+    return bytes(request_line.rstrip(b"\r\n")), headers
 
 
 #: ``raw_server(reply)``: the ``raw_server`` fixture, which starts `RawServer`s.

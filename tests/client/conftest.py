@@ -1,4 +1,4 @@
-"""Fixtures for client tests: clients, raw servers, a retry clock, the sync client's path.
+"""Fixtures for client tests: clients, raw servers, a retry clock, which path a call took.
 
 Every test that takes ``client`` or ``make_client`` runs twice: with the sync `Client` and
 with the `AsyncClient`, driven from the test's sync code by `client_helpers.SyncAsyncClient`
@@ -103,4 +103,26 @@ def through_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return urlopen(pool, method, url, *args, **kwargs)
 
     monkeypatch.setattr(urllib3.HTTPConnectionPool, "urlopen", spy)
+    return sent
+
+
+@pytest.fixture
+def through_httpx(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the requests the AsyncClient sent through httpx, as ``"METHOD url"``.
+
+    To a plain ``http://`` host it sends on its own connections when httpx would add
+    nothing, so this tells which path a call took: every call of httpx's goes through
+    ``AsyncClient.send`` (redirects followed inside it), which still sends for real.
+    """
+    import httpx
+
+    sent: list[str] = []
+    send = httpx.AsyncClient.send
+
+    async def spy(http: httpx.AsyncClient, request: httpx.Request, *args: Any,
+                  **kwargs: Any) -> httpx.Response:
+        sent.append(f"{request.method} {request.url}")
+        return await send(http, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", spy)
     return sent

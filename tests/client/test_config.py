@@ -36,6 +36,21 @@ def test_headers_user_agent_and_custom_ones(ollama_server: OllamaServer,
     )
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Evil": "a\r\nInjected: 1"}, {"X-Evil": "a\nb"}, {"X-Evil": "a\x00"}, {"Bad Name": "x"},
+     {"X-Euro": "\u20ac"}],
+    ids=["crlf", "lf", "nul", "space-in-name", "not-latin-1"],
+)
+def test_a_header_that_cannot_be_sent_fails_when_the_client_is_made(
+    ollama_server: OllamaServer, make_client: ClientKind, headers: dict[str, str]
+) -> None:
+    with pytest.raises(RequestError) as info:
+        make_client(ollama_server.url, headers=headers)
+    assert "Injected" not in str(info.value)  # a value may be a credential: not quoted
+    assert len(ollama_server.requests) == 0
+
+
 def test_ollama_api_key_becomes_bearer(ollama_server: OllamaServer,
                                        monkeypatch: pytest.MonkeyPatch,
                                        make_client: ClientKind) -> None:

@@ -42,9 +42,8 @@ from ollama_wire import (
     ReadTimeout,
     ResponseError,
 )
-from ollama_wire._http11 import MAX_HEAD_SIZE
+from ollama_wire._http11 import MAX_HEAD_SIZE, ONE_WRITE_LIMIT
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
-from ollama_wire._sock_transport import ONE_WRITE_LIMIT
 from ollama_wire.server import OllamaServer
 from ollama_wire.testing import (
     CHAT_MODEL,
