@@ -129,14 +129,13 @@ async def _iterate(
 class _Reader:
     """The body of a response from either path: the client's own (`AioResponse`) or httpx's."""
 
-    __slots__ = ("_blocks", "_own", "_response", "read")
+    __slots__ = ("_blocks", "_response", "read")
 
     def __init__(self, response: AioResponse | httpx.Response) -> None:
         from ollama_wire._aio_transport import AioResponse
 
         self._response: Any = response
-        self._own = isinstance(response, AioResponse)
-        self._blocks: AsyncGenerator[bytes, None] | None = None
+        self._blocks: AsyncGenerator[bytes, None] | None = None  # httpx's only
         if isinstance(response, AioResponse):
             self.read = response.read
         else:
@@ -150,18 +149,17 @@ class _Reader:
 
     async def aclose(self) -> None:
         """Close the response; its connection goes back to the pool if its body was read."""
-        if self._own:
+        if self._blocks is None:
             self._response.close()
             return
-        if self._blocks is not None:
-            await self._blocks.aclose()
+        await self._blocks.aclose()
         await self._response.aclose()
 
 
 class _Transport:
-    """The httpx client of one event loop, closed when that loop shuts down.
+    """The httpx client and the client's own pool of one event loop, closed when it shuts down.
 
-    httpx's connections belong to the loop they were opened on. ``asyncio.run()`` closes
+    Connections belong to the loop they were opened on. ``asyncio.run()`` closes
     every async generator still open when it ends; ``keeper`` is one, parked until then, so
     the connections are closed while their loop still runs.
     """
