@@ -39,10 +39,10 @@ from ollama_wire._http11 import (
     ReadTimedOut,
     RemoteProtocolError,
     ResponseHead,
-    UntilClose,
     body_framing,
     encode_fields,
     keeps_alive,
+    payload_of,
     readable,
     request_head,
 )
@@ -292,8 +292,8 @@ class AioResponse:
     which is how closing a stream early (or cancelling its task) stops Ollama generating.
     """
 
-    __slots__ = ("_connection", "_error", "_first", "_framing", "_pool", "_reusable",
-                 "_timeout", "headers", "reason", "status")
+    __slots__ = ("_connection", "_first", "_framing", "_pool", "_reusable", "_timeout",
+                 "headers", "reason", "status")
 
     def __init__(
         self, pool: AioPool, connection: _Connection, head: ResponseHead, framing: Framing,
@@ -308,41 +308,24 @@ class AioResponse:
         self._first = first
         self._reusable = reusable
         self._timeout = timeout
-        self._error: BaseException | None = None
         if framing.done and not first:
             self._finish()  # no body (HEAD, 204, Content-Length: 0)
 
     async def read(self) -> bytes:
         """Return the next block of the body as it arrives, or b"" once the body ended."""
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
         framing = self._framing
+        if framing.error is not None:  # broken framing after the payload last returned
+            raise framing.error
         while (connection := self._connection) is not None:
             try:
-                data = self._first or await connection.read(self._timeout)
+                data, self._first = self._first or await connection.read(self._timeout), b""
+                payload = payload_of(framing, data)
             except BaseException:
-                self.close()  # a timeout, a reset or a cancelled task
+                self.close()  # a cut body, broken framing, a timeout or a cancelled task
                 raise
-            self._first = b""
-            if not data:
-                if isinstance(framing, UntilClose):
-                    self._finish()
-                    break
+            if framing.error is not None:
                 self.close()
-                raise RemoteProtocolError(
-                    "the server closed the connection before the end of the response body")
-            try:
-                payload = framing.feed(data)
-            except BaseException:
-                self.close()
-                raise
-            if framing.error is not None:  # broken framing after this payload
-                self.close()
-                if not payload:
-                    raise framing.error
-                self._error = framing.error
-            elif framing.done:
+            elif framing.done or not data:
                 self._finish()
             if payload:
                 return payload

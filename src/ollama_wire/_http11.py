@@ -49,6 +49,7 @@ __all__ = [
     "keeps_alive",
     "origin",
     "parse_head",
+    "payload_of",
     "readable",
     "request_head",
 ]
@@ -414,6 +415,19 @@ def body_framing(method: str, head: ResponseHead) -> Framing:
             f"invalid Content-Length from the server: {preview(length)}"
         )
     return LengthDecoder(int(value))
+
+
+def payload_of(framing: Framing, data: bytes) -> bytes:
+    """Return the payload in ``data``, read after the head; b"" read means the server closed.
+
+    A close ends an `UntilClose` body and cuts any other short: `RemoteProtocolError`.
+    """
+    if data:
+        return framing.feed(data)
+    if isinstance(framing, UntilClose):
+        return b""
+    raise RemoteProtocolError(
+        "the server closed the connection before the end of the response body")
 
 
 def keeps_alive(head: ResponseHead, connection: bytes = b"") -> bool:

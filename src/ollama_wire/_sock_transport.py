@@ -38,10 +38,10 @@ from ollama_wire._http11 import (
     ReadTimedOut,
     RemoteProtocolError,
     ResponseHead,
-    UntilClose,
     body_framing,
     encode_fields,
     keeps_alive,
+    payload_of,
     readable,
     request_head,
 )
@@ -209,8 +209,8 @@ class SocketResponse:
     which is how closing a stream early stops Ollama generating.
     """
 
-    __slots__ = ("_error", "_first", "_framing", "_reusable", "_sock", "_transport", "headers",
-                 "reason", "status")
+    __slots__ = ("_first", "_framing", "_reusable", "_sock", "_transport", "headers", "reason",
+                 "status")
 
     def __init__(
         self, transport: SocketTransport, sock: socket.socket, head: ResponseHead,
@@ -224,36 +224,24 @@ class SocketResponse:
         self._framing = framing
         self._first = first
         self._reusable = reusable
-        self._error: BaseException | None = None
         if framing.done and not first:
             self._finish()  # no body (HEAD, 204, Content-Length: 0)
 
     def read(self) -> bytes:
         """Return the next block of the body as it arrives, or b"" once the body ended."""
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
         framing = self._framing
-        while self._sock is not None:
-            data, self._first = self._first or _recv(self._sock, self._sock.gettimeout()), b""
-            if not data:
-                if isinstance(framing, UntilClose):
-                    self._finish()
-                    break
-                self.close()
-                raise RemoteProtocolError(
-                    "the server closed the connection before the end of the response body")
+        if framing.error is not None:  # broken framing after the payload last returned
+            raise framing.error
+        while (sock := self._sock) is not None:
             try:
-                payload = framing.feed(data)
+                data, self._first = self._first or _recv(sock, sock.gettimeout()), b""
+                payload = payload_of(framing, data)
             except BaseException:
-                self.close()
+                self.close()  # a cut body, broken framing, a timeout or a reset
                 raise
-            if framing.error is not None:  # broken framing after this payload
+            if framing.error is not None:
                 self.close()
-                if not payload:
-                    raise framing.error
-                self._error = framing.error
-            elif framing.done:
+            elif framing.done or not data:
                 self._finish()
             if payload:
                 return payload
