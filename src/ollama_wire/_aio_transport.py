@@ -149,19 +149,16 @@ class _Connection(asyncio.Protocol):
         if timeout is None:
             await future
             return
-        timer = self._loop.call_later(timeout, self._expire, future)
+        timer = self._loop.call_later(timeout, self._expire, future, f"{what} within {timeout} s")
         try:
             await future
         finally:
             timer.cancel()
-        if getattr(future, "expired", False):
-            raise ReadTimedOut(f"{what} within {timeout} s")
 
     @staticmethod
-    def _expire(future: asyncio.Future[None]) -> None:
+    def _expire(future: asyncio.Future[None], message: str) -> None:
         if not future.done():
-            future.expired = True  # type: ignore[attr-defined]
-            future.set_result(None)
+            future.set_exception(ReadTimedOut(message))
 
     def usable(self) -> bool:
         """Tell whether an idle connection is still open at both ends, with nothing unread.
