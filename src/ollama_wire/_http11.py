@@ -1,21 +1,25 @@
 """HTTP/1.1, sans-IO: the request head, the response head and the body framing.
 
 Both clients' own transports speak HTTP/1.1 with these: the sync `Client`'s on sockets
-(``_sock_transport``) and the AsyncClient's on asyncio streams (``_aio_transport``). Each
-reads the socket in big blocks and hands them here; nothing here does I/O.
+(``_sock_transport``) and the AsyncClient's on asyncio (``_aio_transport``). Each reads the
+socket in big blocks and hands them here; nothing here does I/O but `readable`.
 
-==================================  ==========================================================
-``encode_head(method, target, hs)`` the request line and headers, refusing a header that
-                                    could split the head
-``HeadParser().feed(bytes)``        the response head (interim 1xx skipped) once complete
-``body_framing(method, head)``      the decoder that cuts the body out of what follows
-``ChunkedDecoder().feed(bytes)``    the payload of a chunked body, many chunks per call
-``keeps_alive(head, connection)``   whether the connection may serve another request
-``readable(fd)``                    whether an idle socket has something to read (its end)
-==================================  ==========================================================
+=======================================  =====================================================
+``origin(url)``                          the host and port to dial, the ``Host`` header
+``encode_fields(headers)``               header lines, refusing one that could split the head
+``request_head(method, target, ...)``    the request line, those lines, the body's length
+``HeadParser().feed(bytes)``             the response head (interim 1xx skipped) once whole
+``Headers(head.headers)``                the head's fields as a case-insensitive mapping
+``body_framing(method, head)``           the decoder that cuts the body out of what follows
+``payload_of(framing, bytes)``           the payload of a block read; b"" read: the end
+``ChunkedDecoder().feed(bytes)``         the payload of a chunked body, many chunks per call
+``keeps_alive(head, connection)``        whether the connection may serve another request
+``readable(fd)``                         whether an idle socket has something (its end) to read
+=======================================  =====================================================
 
 What the server sent that cannot be read as HTTP/1.1 raises `RemoteProtocolError`, saying
-what arrived; broken chunked framing is `ChunkedDecoder`'s `InvalidResponseError`.
+what arrived; broken chunked framing is `ChunkedDecoder`'s `InvalidResponseError`. The
+transports' other failures are defined here too, so both clients classify them alike.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ __all__ = [
     "ResponseHead",
     "UntilClose",
     "body_framing",
-    "encode_head",
     "keeps_alive",
     "origin",
     "parse_head",
@@ -64,7 +67,6 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?:[ \t](.*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
-_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class RemoteProtocolError(OSError):
@@ -72,7 +74,7 @@ class RemoteProtocolError(OSError):
 
 
 class LocalProtocolError(ValueError):
-    """A request that cannot be written as HTTP/1.1 (a bad method, target or header)."""
+    """A request that cannot be written as HTTP/1.1 (a header that could split the head)."""
 
 
 # What the transports raise besides those two and the socket's own `OSError`s.
@@ -444,21 +446,6 @@ def keeps_alive(head: ResponseHead, connection: bytes = b"") -> bool:
 # The request, sans-IO -------------------------------------------------------------------------
 
 
-def encode_head(method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Return the request line and header lines of a request, and the blank line.
-
-    A method that is not a token, a target with a space or a control character, or a header
-    that could end a line early or start a new one raises `LocalProtocolError` instead of
-    being sent.
-    """
-    name = method.encode("ascii", "replace")
-    if not _TOKEN.fullmatch(name):
-        raise LocalProtocolError(f"invalid method {method!r}")
-    if _BAD_TARGET.search(target) or not target:
-        raise LocalProtocolError(f"invalid request target {preview(target)}")
-    return b"%s %s HTTP/1.1\r\n%s\r\n" % (name, target, encode_fields(headers))
-
-
 def origin(url: str) -> tuple[str, int, bytes]:
     """Return the host to dial, the port and the ``Host`` header of an ``http://`` URL.
 
@@ -492,7 +479,11 @@ def request_head(method: str, target: str, fields: bytes, body: bytes | None) ->
 
 
 def encode_fields(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Return header lines (each ending in CRLF), checked as `encode_head` says."""
+    """Return header lines (each ending in CRLF).
+
+    A name that is not a token, or a value that could end a line early or start a new one,
+    raises `LocalProtocolError` instead of being sent.
+    """
     lines = []
     for name, value in headers:
         if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
