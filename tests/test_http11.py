@@ -74,6 +74,13 @@ def test_a_head_parses_however_it_is_split(raw: bytes, expected: ResponseHead) -
         assert parser.received <= len(data)
 
 
+def test_the_end_of_the_stream_says_whether_any_of_the_head_came() -> None:
+    assert "closed the connection without sending" in str(HeadParser().closed())
+    parser = HeadParser()
+    assert parser.feed(b"HTTP/1.1 200 OK\r\nContent-") is None
+    assert "in the middle of the response head, after 25 bytes" in str(parser.closed())
+
+
 def test_nothing_is_returned_until_the_blank_line() -> None:
     parser = HeadParser()
     assert parser.feed(b"HTTP/1.1 200 OK\r\nA: b\r\n") is None

@@ -37,7 +37,6 @@ from ollama_wire._http11 import (
     Headers,
     HeadParser,
     ReadTimedOut,
-    RemoteProtocolError,
     ResponseHead,
     body_framing,
     encode_fields,
@@ -234,9 +233,7 @@ class AioPool:
                         raise
                     data = b""
                 if not data:
-                    if written is not None:
-                        raise written
-                    raise _closed_before_head(parser)
+                    raise written if written is not None else parser.closed()
                 response = parser.feed(data)
             framing = body_framing(method, response)
         except BaseException:
@@ -270,15 +267,6 @@ class AioPool:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-def _closed_before_head(parser: HeadParser) -> RemoteProtocolError:
-    if not parser.received:
-        return RemoteProtocolError("the server closed the connection without sending a response")
-    return RemoteProtocolError(
-        f"the server closed the connection in the middle of the response head, after "
-        f"{parser.received} bytes"
-    )
 
 
 class AioResponse:

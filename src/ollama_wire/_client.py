@@ -459,10 +459,12 @@ def _reader(response: Any) -> Callable[[], bytes]:
 
 def _close(response: Any) -> None:
     """Close a response: its connection goes back to the pool if its body was read."""
+    response.close()
+    if isinstance(response, SocketResponse):
+        return
     import requests
 
-    response.close()
-    if not isinstance(response, (requests.Response, SocketResponse)):
+    if not isinstance(response, requests.Response):
         response.release_conn()  # what ``requests.Response.close`` does after closing
 
 

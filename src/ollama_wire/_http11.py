@@ -113,10 +113,11 @@ class HeadParser:
     """Parse a response head from bytes as they arrive, however they are split.
 
     ``feed`` returns the final head once its blank line arrived, skipping interim ``1xx``
-    heads (``100 Continue``); bytes past the head are kept in ``rest``. ``received`` counts
-    every byte fed, so a caller can tell "no answer at all" from "a broken answer". A head
-    past `MAX_HEAD_SIZE` bytes or `MAX_HEADERS` lines, or one that is not HTTP/1.x, raises
-    `RemoteProtocolError` quoting what arrived.
+    heads (``100 Continue``); bytes past the head are kept in ``rest``. ``closed()`` is the
+    error for a server that closed the connection before the head was whole, telling "no
+    answer at all" from "a head cut short". A head past `MAX_HEAD_SIZE` bytes or
+    `MAX_HEADERS` lines, or one that is not HTTP/1.x, raises `RemoteProtocolError` quoting
+    what arrived.
     """
 
     __slots__ = ("_buffer", "_scanned", "received", "rest")
@@ -150,6 +151,15 @@ class HeadParser:
                 raise RemoteProtocolError(
                     "the server switched protocols (101) though nothing asked it to"
                 )
+
+    def closed(self) -> RemoteProtocolError:
+        """Return the error for a connection the server closed before the head was whole."""
+        if not self.received:
+            return RemoteProtocolError(
+                "the server closed the connection without sending a response")
+        return RemoteProtocolError(
+            f"the server closed the connection in the middle of the response head, after "
+            f"{self.received} bytes")
 
 
 class Headers(Mapping[str, str]):

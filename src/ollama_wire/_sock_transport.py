@@ -36,7 +36,6 @@ from ollama_wire._http11 import (
     Headers,
     HeadParser,
     ReadTimedOut,
-    RemoteProtocolError,
     ResponseHead,
     body_framing,
     encode_fields,
@@ -123,9 +122,7 @@ class SocketTransport:
                         raise
                     data = b""
                 if not data:
-                    if written is not None:
-                        raise written
-                    raise _closed_before_head(parser)
+                    raise written if written is not None else parser.closed()
                 response = parser.feed(data)
             framing = body_framing(method, response)
         except BaseException:
@@ -190,15 +187,6 @@ def _recv(sock: socket.socket, timeout: float | None) -> bytes:
         return sock.recv(READ_SIZE)
     except TimeoutError:
         raise ReadTimedOut(f"no bytes from the server within {timeout} s") from None
-
-
-def _closed_before_head(parser: HeadParser) -> RemoteProtocolError:
-    if not parser.received:
-        return RemoteProtocolError("the server closed the connection without sending a response")
-    return RemoteProtocolError(
-        f"the server closed the connection in the middle of the response head, after "
-        f"{parser.received} bytes"
-    )
 
 
 class SocketResponse:
