@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Generator, Iterator, Mapping
@@ -182,7 +185,10 @@ class Client(
     auth or cookie; not an upload), the client speaks HTTP/1.1 itself on a pool of sockets
     (``_sock_transport``), sending the headers requests would send; a response that sets a
     cookie, redirects or is compressed is handed to requests and urllib3, as
-    ``Session.send`` would have had them. Everything else goes through the session.
+    ``Session.send`` would have had them. Everything else goes through the session. Where
+    the client can tell alone that a new session would add nothing (no proxy variable but
+    ``no_proxy`` and no netrc file, on a system whose proxies come from the environment),
+    it does not import requests until a response needs it, which saves about 9 MiB.
 
     TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
@@ -204,41 +210,27 @@ class Client(
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
         verify: bool | str | os.PathLike[str] = True,
     ) -> None:
-        import requests
-        import requests.adapters
-        import requests.structures
-        import requests.utils
-
         super().__init__(host, timeout=timeout, max_retries=max_retries, headers=headers,
                          trace=trace, max_line_size=max_line_size, verify=verify)
-        self._base = requests.utils.requote_uri(self._base)
         self._own_session = session is None
-        if session is None:
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0
-            )
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
         self._session = session
+        self._made = threading.Lock()
+        self._send_options: dict[str, Any] = {}
+        self._auth: Any = None
+        self._transport: SocketTransport | None = None
+        if session is None and _requests_would_add_nothing(self._base):
+            # The common case, decided without importing requests: the client's own sockets,
+            # and a session only if a response needs one (see `_open_direct`).
+            self._headers = _wire_headers(_NEW_SESSION_HEADERS, self._headers)
+            self._transport = self._open_transport()
+            return
+        import requests.utils
+
+        self._base = requests.utils.requote_uri(self._base)
+        session = self._requests_session()
         # Settings that requests would work out again on every call (environment proxies,
         # CA bundle, netrc, merged headers) are worked out once here.
-        wire_headers: requests.structures.CaseInsensitiveDict[str] = (
-            requests.structures.CaseInsensitiveDict()
-        )
-        for name, value in session.headers.items():
-            if value is not None:
-                wire_headers[name] = value if isinstance(value, str) else value.decode("latin-1")
-        wire_headers.update(self._headers)
-        self._headers = wire_headers
-        env = session.merge_environment_settings(self._base, {}, True, None, None)
-        self._send_options: dict[str, Any] = {
-            "proxies": env["proxies"], "cert": env["cert"],
-            # requests lets the environment's bundle beat ``session.verify``; not ours.
-            "verify": env["verify"] if self._verify is True else self._verify,
-        }
-        if self._verify is False:
-            _quiet_unverified(urllib.parse.urlsplit(self._base).hostname or "")
+        self._headers = _wire_headers(session.headers, self._headers)
         auth = session.auth
         if auth is None and session.trust_env:
             auth = requests.utils.get_netrc_auth(self._base)
@@ -246,12 +238,42 @@ class Client(
         # When requests would add nothing to a call to an http:// host (our own session: no
         # proxy, auth handler or cookie), calls go on the client's own sockets, skipping
         # requests', urllib3's and http.client's per-call work; see `_open_direct`.
-        self._direct = (
-            self._own_session and auth is None and self._base.isascii()
-            and self._base.startswith("http://")
-            and requests.utils.select_proxy(self._base, env["proxies"]) is None
-        )
-        self._transport = self._open_transport() if self._direct else None
+        if (self._own_session and auth is None and self._base.isascii()
+                and self._base.startswith("http://")
+                and requests.utils.select_proxy(self._base, self._send_options["proxies"]) is None):
+            self._transport = self._open_transport()
+
+    def _requests_session(self) -> requests.Session:
+        """Return the session, making the client's own when first needed.
+
+        Its environment settings (proxies, client certificate, CA bundle) are read here, once.
+        """
+        session = self._session
+        if session is not None and self._send_options:
+            return session
+        with self._made:
+            if self._session is not None and self._send_options:
+                return self._session
+            import requests
+            import requests.adapters
+
+            if session is None:
+                session = requests.Session()
+                adapter = requests.adapters.HTTPAdapter(
+                    pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0
+                )
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+            env = session.merge_environment_settings(self._base, {}, True, None, None)
+            self._send_options = {
+                "proxies": env["proxies"], "cert": env["cert"],
+                # requests lets the environment's bundle beat ``session.verify``; not ours.
+                "verify": env["verify"] if self._verify is True else self._verify,
+            }
+            if self._verify is False:
+                _quiet_unverified(urllib.parse.urlsplit(self._base).hostname or "")
+            self._session = session
+            return session
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -262,6 +284,8 @@ class Client(
         if self._transport is not None:
             self._transport.close()
             self._transport = self._open_transport()  # a client closed may still be used
+        if self._session is None:
+            return
         # urllib3 2 forgets its pools on ``clear()`` without closing them, so their idle
         # sockets would stay open for as long as anything (a kept error) refers to them.
         for adapter in self._session.adapters.values():
@@ -331,7 +355,10 @@ class Client(
                 return self._failure(exc, call, reading=True)
             finally:
                 _close(arg)
-        if call.upload is None and self._transport is not None and not self._session.cookies:
+        session = self._session
+        if call.upload is None and self._transport is not None and (
+            session is None or not session.cookies
+        ):
             try:
                 return self._open_direct(exchange, limits)
             except Exception as exc:
@@ -340,7 +367,7 @@ class Client(
         try:
             if call.upload is not None:
                 upload = call.upload.open("rb")
-            response = self._session.send(
+            response = self._requests_session().send(
                 self._prepare(call.method, exchange.url, exchange.data, upload),
                 timeout=limits, stream=True, **self._send_options,
             )
@@ -361,8 +388,6 @@ class Client(
         (later calls then go through requests, which sends them) and redirects are followed
         by requests.
         """
-        import requests
-
         call = exchange.call
         transport: Any = self._transport
         response = transport.send(call.method, self._prefix + call.path, exchange.data, limits)
@@ -373,8 +398,10 @@ class Client(
                 return Head(response.status, response.reason, headers, response.to_urllib3())
             return Head(response.status, response.reason, headers, response)
         # What ``Session.send`` does after the adapter: cookies, then redirects.
+        import requests
+
         raw = response.to_urllib3()
-        session = self._session
+        session = self._requests_session()
         prepared = self._prepare(call.method, exchange.url, exchange.data, None)
         adapter: Any = session.get_adapter(exchange.url)
         first: requests.Response = adapter.build_response(prepared, raw)
@@ -404,7 +431,8 @@ class Client(
         prepared.method = method
         prepared.url = url
         prepared.headers = requests.structures.CaseInsensitiveDict(self._headers)
-        prepared.hooks = self._session.hooks
+        session = self._requests_session()
+        prepared.hooks = session.hooks
         if upload is not None:
             prepared.prepare_body(upload, None)
             prepared.headers["Content-Type"] = "application/octet-stream"
@@ -413,8 +441,8 @@ class Client(
             prepared.headers["Content-Length"] = str(len(data))
         # Redirects read and extend ``_cookies``; requests fails on a 3xx without it.
         jar = requests.cookies.RequestsCookieJar()
-        if self._session.cookies:
-            jar.update(self._session.cookies)
+        if session.cookies:
+            jar.update(session.cookies)
             prepared.prepare_cookies(jar)
         else:
             prepared._cookies = jar  # type: ignore[attr-defined]  # what prepare_cookies sets
@@ -424,6 +452,48 @@ class Client(
 
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
         return _classify(exc, reading), _reason(exc)
+
+
+#: What a new ``requests.Session`` sends that the client's own headers do not replace
+#: (``requests.utils.default_headers()``, with the encodings every urllib3 decodes).
+_NEW_SESSION_HEADERS = {"Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+
+#: An ``http://`` URL that ``requests.utils.requote_uri`` leaves as it is.
+_PLAIN_HTTP_URL = re.compile(r"http://[\w.~:/\[\]-]+", re.ASCII)
+
+
+def _requests_would_add_nothing(base: str) -> bool:
+    """Tell, without importing requests, that a new session would add nothing to a call.
+
+    True only when sure: an ``http://`` URL that requests would not requote; proxies that
+    come from the environment alone (not macOS's or Windows' settings) and no proxy variable
+    in it but ``no_proxy``; no netrc file where requests looks for one. Otherwise the client
+    asks requests.
+    """
+    if sys.platform in ("darwin", "win32") or not _PLAIN_HTTP_URL.fullmatch(base):
+        return False
+    for name, value in os.environ.items():
+        if value and name.lower().endswith("_proxy") and name.lower() != "no_proxy":
+            return False
+    netrc = os.environ.get("NETRC")
+    places = [netrc] if netrc is not None else ["~/.netrc", "~/_netrc"]
+    try:
+        return not any(os.path.exists(os.path.expanduser(place)) for place in places)
+    except KeyError:  # no home directory to look in
+        return False
+
+
+def _wire_headers(
+    session: Mapping[str, str | bytes | None], own: Mapping[str, str]
+) -> dict[str, str]:
+    """Merge the session's headers and the client's, the client's winning, as requests does."""
+    merged: dict[str, tuple[str, str]] = {}
+    for name, value in session.items():
+        if value is not None:
+            text = value if isinstance(value, str) else value.decode("latin-1")
+            merged[name.lower()] = (name, text)
+    merged.update((name.lower(), (name, value)) for name, value in own.items())
+    return dict(merged.values())
 
 
 def _raw(response: Any) -> Any:

@@ -11,9 +11,13 @@ apart: it lists the calls that went through requests.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
+import os
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +91,73 @@ def test_no_proxy_sends_directly(
         c.version()
     assert seen[0][0] == "GET /prefix/api/version HTTP/1.1"
     assert through_requests == []  # on the client's own sockets
+
+
+def test_netrc_credentials_go_through_requests(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    through_requests: list[str],
+) -> None:
+    url, seen = recorder()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login ann password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with Client(url, max_retries=0) as c:
+        c.version()
+    assert seen[0][1]["authorization"] == "Basic " + base64.b64encode(b"ann:s3cret").decode()
+    assert through_requests == [f"GET {url}/api/version"]
+
+
+@pytest.mark.parametrize("variable", ["FTP_PROXY", "https_proxy"])
+def test_a_proxy_for_another_scheme_leaves_the_sockets(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, through_requests: list[str],
+    variable: str,
+) -> None:
+    """A proxy variable makes the client ask requests, which picks no proxy for http://."""
+    url, seen = recorder()
+    monkeypatch.setenv(variable, "http://127.0.0.9:1")  # would fail if it were used
+    with Client(url, max_retries=0) as c:
+        assert c.version().version == "0.12.0"
+    assert seen[0][0] == "GET /api/version HTTP/1.1"  # to the server, not through a proxy
+    assert through_requests == []
+
+
+def test_a_url_requests_would_requote_is_requoted(
+    recorder: Recorder, through_requests: list[str]
+) -> None:
+    url, seen = recorder()
+    with Client(url + "/a b", max_retries=0) as c:
+        c.version()
+    assert seen[0][0] == "GET /a%20b/api/version HTTP/1.1"
+    assert through_requests == []
+
+
+def test_a_client_on_its_own_sockets_never_imports_requests(
+    ollama_server: OllamaServer, tmp_path: Path
+) -> None:
+    """Calls, streams and errors on the sockets need neither requests nor urllib3 loaded."""
+    script = f"""
+import sys
+from ollama_wire import Client, ResponseError
+with Client({ollama_server.url!r}, max_retries=0) as c:
+    c.version()
+    assert c.generate({CHAT_MODEL!r}, "hi").response
+    assert list(c.chat({CHAT_MODEL!r}, [{{"role": "user", "content": "hi"}}], stream=True))
+    try:
+        c.show("no-such-model")
+    except ResponseError as exc:
+        assert exc.status_code == 404
+    else:
+        raise AssertionError("no error")
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("requests", "urllib3")))
+"""
+    env = {k: v for k, v in os.environ.items()
+           if not k.lower().endswith("_proxy") and k != "NETRC"}
+    env["HOME"] = str(tmp_path)  # no netrc there
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_cookie_the_server_sets_is_sent_on_later_calls(
