@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCH))
 
 import contenders  # noqa: E402
 import fastserver  # noqa: E402
+import instructions  # noqa: E402
 import run  # noqa: E402
 import worker  # noqa: E402
 
@@ -217,3 +218,25 @@ def test_importtime_line_is_read_for_the_top_module() -> None:
     )
     assert run._importtime_us(stderr, "requests") == 95123
     assert run._importtime_us(stderr, "ollama") is None
+
+
+def test_instruction_counts_are_read_and_taken_per_call() -> None:
+    stderr = "==2160== Events    : Ir\n==2160== Collected : 788,587,457\n==2160==\n"
+    assert instructions.collected(stderr) == 788_587_457
+    assert instructions.per_call(390_000_000, 790_000_000, 40) == 10_000_000
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        instructions.collected("valgrind: command failed")
+    with pytest.raises(ValueError, match="cannot take one call"):
+        instructions.per_call(10, 5, 30)  # a second run that did less cannot be read
+
+
+def test_instruction_counts_need_valgrind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit, match="valgrind is not on the PATH"):
+        instructions.main([])
+
+
+def test_every_contender_is_compared_with_the_floor_of_its_kind() -> None:
+    assert instructions.FLOOR_OF["wire"] == "floor"
+    assert instructions.FLOOR_OF["sdk-async"] == "floor-async"
+    assert set(instructions.FLOOR_OF) == set(run.LABELS)
