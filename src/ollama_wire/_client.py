@@ -560,18 +560,31 @@ def _quiet_unverified(host: str) -> None:
 
 def _classify(exc: BaseException, reading: bool) -> str:
     """Name the transport failure behind a requests, urllib3 or socket exception."""
-    import requests.exceptions as rex
-    import urllib3.exceptions as u3
-
     if isinstance(exc, ConnectTimedOut):
         return E.CONNECT_TIMED_OUT
     if isinstance(exc, ConnectFailed):
         return E.CONNECT_FAILED
+    if "urllib3" in sys.modules:  # else nothing here came from requests or urllib3
+        kind = _classify_library(exc, reading)
+        if kind is not None:
+            return kind
+    if isinstance(exc, TimeoutError):
+        return E.READ_TIMED_OUT
+    if reading:
+        return E.DROPPED_READING
+    return E.DROPPED if isinstance(exc, OSError) else E.OTHER
+
+
+def _classify_library(exc: BaseException, reading: bool) -> str | None:
+    """Name a failure that requests or urllib3 raised or wrapped; None for any other."""
+    import requests.exceptions as rex
+    import urllib3.exceptions as u3
+
     if isinstance(exc, u3.NewConnectionError) and not reading:
         return E.CONNECT_FAILED  # urllib3 makes it a connect timeout for compatibility
     if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):
         return E.CONNECT_TIMED_OUT
-    if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError, TimeoutError)) or (
+    if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError)) or (
         isinstance(exc, rex.ConnectionError) and _caused_by(exc, u3.ReadTimeoutError)
     ):
         return E.READ_TIMED_OUT
@@ -582,12 +595,12 @@ def _classify(exc: BaseException, reading: bool) -> str:
     if isinstance(exc, rex.TooManyRedirects):
         return E.OTHER  # an OSError to requests, but nothing dropped and a retry would loop
     if reading:
-        return E.DROPPED_READING
+        return None
     if isinstance(exc, rex.ProxyError) or _caused_by(exc, u3.NewConnectionError):
         return E.CONNECT_FAILED
-    if isinstance(exc, (rex.ConnectionError, u3.HTTPError, OSError)):
+    if isinstance(exc, (rex.ConnectionError, u3.HTTPError)):
         return E.DROPPED
-    return E.OTHER
+    return None
 
 
 def _is_requests_error(exc: BaseException) -> bool:

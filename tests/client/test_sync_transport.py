@@ -137,8 +137,19 @@ def test_a_client_on_its_own_sockets_never_imports_requests(
 ) -> None:
     """Calls, streams and errors on the sockets need neither requests nor urllib3 loaded."""
     script = f"""
+import socket
 import sys
-from ollama_wire import Client, ResponseError
+from ollama_wire import Client, ConnectError, ResponseError
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))
+port = closed.getsockname()[1]
+closed.close()
+try:
+    Client(f"http://127.0.0.1:{{port}}", max_retries=0).version()
+except ConnectError:
+    pass
+else:
+    raise AssertionError("no error")
 with Client({ollama_server.url!r}, max_retries=0) as c:
     c.version()
     assert c.generate({CHAT_MODEL!r}, "hi").response
