@@ -15,6 +15,7 @@ Needs ``valgrind`` on the PATH (Debian: ``apt install valgrind``); not part of t
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -43,14 +44,11 @@ def per_call(small: int, large: int, extra: int) -> float:
 
 def count(python: Path, measure: str, contender: str, server: run.Server, n: int) -> int:
     """Run one worker under callgrind; return the instructions it executed."""
-    cmd = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        str(python), str(run.BENCH / "worker.py"), measure, contender,
-        "--port", str(server.port), "--control-port", str(server.control_port),
-        "--n", str(n), "--num-predict", "20",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or '"ok": true' not in done.stdout:
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           *run.worker_command(python, measure, contender, server, n, num_predict=20)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=run.BENCH)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not json.loads(lines[-1]).get("ok"):
         raise RuntimeError(f"{contender} {measure} failed:\n{done.stdout}{done.stderr[-2000:]}")
     return collected(done.stderr)
 

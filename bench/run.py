@@ -267,16 +267,11 @@ def measure_imports(cases: list[dict[str, Any]], rounds: int) -> list[dict[str, 
 # --- runtime measures ------------------------------------------------------------------------
 
 
-def run_worker(
-    python: Path,
-    measure: str,
-    contender: str,
-    server: Server,
-    n: int,
-    num_predict: int,
-    profile: str | None = None,
-) -> dict[str, Any]:
-    cmd = [
+def worker_command(
+    python: Path, measure: str, contender: str, server: Server, n: int, num_predict: int
+) -> list[str]:
+    """The command that runs one measure of one contender in a fresh process."""
+    return [
         str(python),
         str(BENCH / "worker.py"),
         measure,
@@ -290,6 +285,18 @@ def run_worker(
         "--num-predict",
         str(num_predict),
     ]
+
+
+def run_worker(
+    python: Path,
+    measure: str,
+    contender: str,
+    server: Server,
+    n: int,
+    num_predict: int,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    cmd = worker_command(python, measure, contender, server, n, num_predict)
     if profile:
         cmd += ["--profile", profile]
     try:
