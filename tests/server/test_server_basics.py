@@ -225,3 +225,65 @@ def test_cors_rejects_other_origins_unless_configured(ollama_server_factory: Any
     ok = configured.get("/api/version", headers={"Origin": "https://good.example"})
     assert ok.status == 200
     assert ok.headers["access-control-allow-origin"] == "https://good.example"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/llama3.2"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/embeddings"),
+        ("POST", "/api/me"),
+        ("POST", "/api/signout"),
+        ("DELETE", "/api/user/keys/abc"),
+        ("GET", "/api/experimental/model-recommendations"),
+    ],
+)
+def test_an_unserved_route_with_its_own_method_is_404(wire: Wire, method: str, path: str) -> None:
+    reply = wire.request(method, path, {"model": "llama3.2"} if method == "POST" else None)
+    assert (reply.status, reply.body) == (404, b"404 page not found")
+    assert reply.headers["content-type"] == "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/models"),
+        ("POST", "/v1/models/llama3.2"),
+        ("GET", "/v1/chat/completions"),
+        ("GET", "/api/me"),
+        ("GET", "/api/user/keys/abc"),
+        ("POST", "/api/status"),
+        ("HEAD", "/api/status"),
+    ],
+)
+def test_an_unserved_route_with_another_method_is_405(wire: Wire, method: str, path: str) -> None:
+    reply = wire.request(method, path)
+    assert reply.status == 405
+    if method != "HEAD":
+        assert reply.body == b"405 method not allowed"
+
+
+@pytest.mark.parametrize(
+    ("env", "cloud"),
+    [
+        (None, {"disabled": False, "source": "none"}),
+        ("1", {"disabled": True, "source": "env"}),
+        ("yes", {"disabled": True, "source": "env"}),
+        ("false", {"disabled": False, "source": "none"}),
+        ("'0'", {"disabled": False, "source": "none"}),
+    ],
+)
+def test_status_says_whether_cloud_is_disabled(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch, env: str | None, cloud: dict[str, Any]
+) -> None:
+    if env is None:
+        monkeypatch.delenv("OLLAMA_NO_CLOUD", raising=False)
+    else:
+        monkeypatch.setenv("OLLAMA_NO_CLOUD", env)
+    reply = wire.get("/api/status")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json; charset=utf-8"
+    assert reply.json() == {"cloud": cloud}

@@ -224,3 +224,95 @@ def test_debug_render_only(wire: Wire) -> None:
     ).json()
     assert list(body) == ["model", "created_at", "message", "done", "_debug_info"]
     assert USER[0]["content"] in body["_debug_info"]["rendered_template"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "all-minilm", "keep_alive": 0},
+        {"model": "llama3.2", "messages": [], "keep_alive": 0, "think": True},
+        {"model": "all-minilm", "keep_alive": 0, "tools": [WEATHER_TOOL]},
+        {"model": "llama3.2", "keep_alive": 0, "options": {"stop": "x"}},
+    ],
+)
+def test_unload_answers_before_the_model_checks(wire: Wire, body: dict[str, Any]) -> None:
+    reply = wire.post("/api/chat", body)
+    assert reply.status == 200, reply.body
+    assert reply.json()["done_reason"] == "unload"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"model": "all-minilm"}, 400, '"all-minilm" does not support chat'),
+        ({"model": "llama3.2", "think": True}, 400, '"llama3.2" does not support thinking'),
+        (
+            {"model": "all-minilm", "messages": USER, "think": True},
+            400,
+            '"all-minilm" does not support thinking',
+        ),
+    ],
+)
+def test_what_is_checked_before_a_load(
+    wire: Wire, body: dict[str, Any], status: int, error: str
+) -> None:
+    reply = wire.post("/api/chat", body)
+    assert (reply.status, reply.json()) == (status, {"error": error})
+
+
+def test_format_is_checked_after_the_load_reply(wire: Wire) -> None:
+    body = wire.post("/api/chat", {"model": "llama3.2", "format": "yaml"}).json()
+    assert body["done_reason"] == "load"
+
+
+@pytest.mark.parametrize(
+    ("call", "where", "gotype"),
+    [
+        (
+            {"function": {"name": "f", "arguments": '{"a": 1}'}},
+            "function.arguments",
+            "api.ToolCallFunctionArguments",
+        ),
+        (
+            {"function": {"name": "f", "arguments": [1]}},
+            "function.arguments",
+            "api.ToolCallFunctionArguments",
+        ),
+        ({"function": "f"}, "function", "api.ToolCallFunction"),
+        ({"function": {"name": 1, "arguments": {}}}, "function.name", "string"),
+        ({"id": 7, "function": {"name": "f", "arguments": {}}}, "id", "string"),
+    ],
+)
+def test_tool_calls_are_typed_like_go(
+    wire: Wire, call: dict[str, Any], where: str, gotype: str
+) -> None:
+    history = [*USER, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    reply = wire.post("/api/chat", {"model": "llama3.2", "messages": history})
+    value = call["function"] if where.startswith("function") else call["id"]
+    for part in where.split(".")[1:]:
+        value = value[part]
+    kind = {str: "string", int: "number", list: "array"}[type(value)]
+    assert (reply.status, reply.json()) == (
+        400,
+        {
+            "error": f"json: cannot unmarshal {kind} into Go struct field "
+            f"Message.messages.tool_calls.{where} of type {gotype}"
+        },
+    )
+
+
+def test_tool_call_arguments_as_an_object_are_fine(wire: Wire) -> None:
+    call = {"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}}
+    history = [*USER, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    history.append({"role": "tool", "content": "sunny", "tool_name": "get_weather"})
+    assert chat(wire, messages=history, stream=False)[0]["done"] is True
+
+
+def test_nested_field_names_match_in_any_case(wire: Wire) -> None:
+    folded = [{"ROLE": "user", "Content": USER[0]["content"]}]
+    reply = wire.post("/api/chat", {"Model": "llama3.2", "Messages": folded, "Stream": False})
+    assert reply.status == 200, reply.body
+    assert reply.json()["message"]["content"] == content(chat(wire, stream=False))
+    tools = [{"Type": "function", "Function": WEATHER_TOOL["function"]}]
+    (line,) = chat(wire, TOOLS=tools, stream=False)
+    assert line["message"]["tool_calls"][0]["function"]["name"] == "get_weather"

@@ -10,6 +10,7 @@ import pytest
 from server_wire import Wire
 
 from ollama_wire.server import OllamaServer
+from ollama_wire.server._wire import parse_go_duration
 
 UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 METRICS = [
@@ -391,3 +392,181 @@ def test_images_need_a_vision_model(wire: Wire) -> None:
         400,
         {"error": "registry.ollama.ai/library/llama3.2:latest does not support vision"},
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "all-minilm", "keep_alive": 0},
+        {"model": "llama3.2", "keep_alive": 0, "think": True},
+        {"model": "llama3.2", "keep_alive": "0s", "raw": True, "system": "s"},
+        {"model": "llama3.2", "keep_alive": 0, "suffix": "y"},
+        {"model": "llama3.2", "keep_alive": 0, "options": {"temperature": "hot"}},
+        {"model": "llama3.2", "keep_alive": 0, "format": "yaml"},
+        {"Model": "llama3.2", "Keep_Alive": 0},
+    ],
+)
+def test_unload_answers_before_the_model_checks(wire: Wire, body: dict[str, Any]) -> None:
+    wire.post("/api/generate", {"model": body.get("model", "llama3.2")})
+    reply = wire.post("/api/generate", body)
+    assert reply.status == 200, reply.body
+    assert reply.json()["done_reason"] == "unload"
+    assert wire.get("/api/ps").json()["models"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"model": "nope", "keep_alive": 0}, 404, "model 'nope' not found"),
+        (
+            {"model": "llama3.2", "keep_alive": 0, "top_logprobs": 21},
+            400,
+            "top_logprobs must be between 0 and 20",
+        ),
+        ({"model": "all-minilm"}, 400, '"all-minilm" does not support generate'),
+        ({"model": "llama3.2", "think": True}, 400, '"llama3.2" does not support thinking'),
+        (
+            {"model": "llama3.2", "raw": True, "system": "s"},
+            400,
+            "raw mode does not support template, system, or context",
+        ),
+        (
+            {"model": "llama3.2", "options": {"stop": "x"}},
+            500,
+            'option "stop" must be of type array',
+        ),
+        # Ollama checks thinking in the handler, before the scheduler checks capabilities.
+        (
+            {"model": "all-minilm", "prompt": "x", "think": True},
+            400,
+            '"all-minilm" does not support thinking',
+        ),
+    ],
+)
+def test_what_is_checked_before_a_load(
+    wire: Wire, body: dict[str, Any], status: int, error: str
+) -> None:
+    reply = wire.post("/api/generate", body)
+    assert (reply.status, reply.json()) == (status, {"error": error})
+
+
+def test_format_is_checked_after_the_load_reply(wire: Wire) -> None:
+    body = wire.post("/api/generate", {"model": "llama3.2", "format": "yaml"}).json()
+    assert body["done_reason"] == "load"
+
+
+def test_only_a_requested_keep_alive_of_0_unloads(ollama_server_factory: Any) -> None:
+    wire = Wire(ollama_server_factory(keep_alive=0).url)
+    body = wire.post("/api/generate", {"model": "llama3.2"}).json()
+    assert body["done_reason"] == "load"
+    body = wire.post("/api/generate", {"model": "llama3.2", "keep_alive": None}).json()
+    assert body["done_reason"] == "load"
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/api/embed"])
+@pytest.mark.parametrize(
+    ("keep_alive", "error"),
+    [
+        ("", 'time: invalid duration ""'),
+        ("+", 'time: invalid duration "+"'),
+        ("-", 'time: invalid duration "-"'),
+        (".", 'time: invalid duration "."'),
+        (".s", 'time: invalid duration ".s"'),
+        (" 5m", 'time: invalid duration " 5m"'),
+        ("1.", 'time: missing unit in duration "1."'),
+        ("00", 'time: missing unit in duration "00"'),
+        ("1h-2m", 'time: unknown unit "h-" in duration "1h-2m"'),
+        ("1e3s", 'time: unknown unit "e" in duration "1e3s"'),
+        ("5m ", 'time: unknown unit "m " in duration "5m "'),
+        ("1é", 'time: unknown unit "\\xc3\\xa9" in duration "1\\xc3\\xa9"'),
+        ('1"', 'time: unknown unit "\\"" in duration "1\\""'),
+        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+        ("2562048h", 'time: invalid duration "2562048h"'),
+    ],
+)
+def test_keep_alive_strings_fail_like_go(
+    wire: Wire, path: str, keep_alive: str, error: str
+) -> None:
+    model = "all-minilm" if path == "/api/embed" else "llama3.2"
+    reply = wire.post(path, {"model": model, "prompt": "x", "input": "x", "keep_alive": keep_alive})
+    assert (reply.status, reply.json()) == (400, {"error": error})
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("+5m", 300_000_000_000),
+        (".5s", 500_000_000),
+        ("-.5s", -500_000_000),
+        ("1.h", 3_600_000_000_000),
+        ("1.5h", 5_400_000_000_000),
+        ("1h30m", 5_400_000_000_000),
+        ("0.1µs", 100),
+        ("1.9999999999s", 1_999_999_999),
+        ("1.0000000000000000000001s", 1_000_000_000),
+        ("9223372036854775807ns", 2**63 - 1),
+        ("-9223372036854775808ns", -(2**63)),
+    ],
+)
+def test_go_durations(text: str, ns: int) -> None:
+    assert parse_go_duration(text) == ns
+
+
+@pytest.mark.parametrize("keep_alive", [".5s", "1.h", "-0", 1e300])
+def test_more_keep_alives_accepted(wire: Wire, keep_alive: Any) -> None:
+    reply = wire.post(
+        "/api/generate",
+        {"model": "llama3.2", "prompt": "x", "stream": False, "keep_alive": keep_alive},
+    )
+    assert reply.status == 200, reply.body
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (
+            b'{"model": "llama3.2", "keep_alive": NaN}',
+            "invalid character 'N' looking for beginning of value",
+        ),
+        (
+            b'{"model": "llama3.2", "keep_alive": Infinity}',
+            "invalid character 'I' looking for beginning of value",
+        ),
+        (
+            b'{"model": "llama3.2", "keep_alive": -Infinity}',
+            "invalid character 'I' in numeric literal",
+        ),
+    ],
+)
+def test_python_only_json_is_refused(wire: Wire, raw: bytes, error: str) -> None:
+    reply = wire.post("/api/generate", raw)
+    assert (reply.status, reply.json()) == (400, {"error": error})
+
+
+def test_field_names_match_in_any_case(wire: Wire) -> None:
+    reply = wire.post("/api/generate", {"Model": "llama3.2", "PROMPT": "hi", "Stream": False})
+    assert reply.status == 200, reply.body
+    same = wire.post("/api/generate", {"model": "llama3.2", "prompt": "hi", "stream": False})
+    assert reply.json()["response"] == same.json()["response"]
+    refused = wire.post("/api/generate", {"Model": "llama3.2", "Stream": "yes"})
+    assert (refused.status, refused.json()) == (
+        400,
+        {
+            "error": "json: cannot unmarshal string into Go struct field GenerateRequest.stream "
+            "of type bool"
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"model": "nope", "Model": "llama3.2", "prompt": "x", "stream": false}', 200),
+        (b'{"Model": "llama3.2", "model": "nope", "prompt": "x", "stream": false}', 404),
+        (b'{"MODEL": "nope", "model": "llama3.2", "Model": "nope", "prompt": "x"}', 404),
+    ],
+)
+def test_the_last_of_repeated_keys_wins(wire: Wire, raw: bytes, status: int) -> None:
+    assert wire.post("/api/generate", raw).status == status

@@ -257,3 +257,15 @@ def test_command_line_options_build_the_server() -> None:
     assert isinstance(engine, ScriptedEngine)
     assert (engine.tokens_per_second, engine.tool_placement) == (7, "final")
     assert main(["--keep-alive", "soon"]) == 2
+
+
+@pytest.mark.parametrize("value", ["", "+", "inf", "nan", "1e3", "300x"])
+def test_a_bad_default_keep_alive_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ollama_wire.server.__main__ import main
+
+    assert main(["--port", "0", "--keep-alive", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: keep_alive: time: "), err
+    assert "Traceback" not in err

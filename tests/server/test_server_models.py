@@ -326,3 +326,27 @@ def test_create_with_a_badly_typed_parameter(wire: Wire) -> None:
         {"error": 'option "temperature" must be of type float32'},
     )
     assert "bad:latest" not in names(wire)
+
+
+def test_show_modelfile_has_the_messages(wire: Wire) -> None:
+    messages = [
+        {"role": "User", "content": "hi"},
+        {"role": "assistant", "content": "arr, matey"},
+        {"role": "user", "content": "two\nlines"},
+        {"role": "assistant", "content": 'say "yo"\nok'},
+        {"role": "user", "content": " padded"},
+    ]
+    reply = wire.post(
+        "/api/create",
+        {"model": "pirate", "from": "llama3.2", "messages": messages, "stream": False},
+    )
+    assert reply.status == 200, reply.body
+    show = wire.post("/api/show", {"model": "pirate"}).json()
+    assert [m["role"] for m in show["messages"]] == ["user", "assistant"] * 2 + ["user"]
+    assert show["modelfile"].endswith(
+        "MESSAGE user hi\n"
+        "MESSAGE assistant arr, matey\n"
+        'MESSAGE user "two\nlines"\n'
+        'MESSAGE assistant """say "yo"\nok"""\n'
+        'MESSAGE user " padded"\n'
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import warnings
@@ -94,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
 
 
+_SECONDS = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -115,11 +119,9 @@ def server_from_args(args: argparse.Namespace) -> OllamaServer:
     if args.engine == "llama" and args.num_thread is not None:
         options["num_thread"] = args.num_thread
     keep: str | float = args.keep_alive
-    # Like OLLAMA_KEEP_ALIVE, a plain number means seconds.
-    try:
+    # Like OLLAMA_KEEP_ALIVE, a plain number means seconds ("nan" and "1e3" are not numbers).
+    if _SECONDS.fullmatch(args.keep_alive):
         keep = float(args.keep_alive)
-    except ValueError:
-        pass
     return OllamaServer(
         args.host,
         args.port,

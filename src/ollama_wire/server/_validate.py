@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
+from collections.abc import Collection
 from typing import Any
 
 from ollama_wire.server._http import HTTPError
-from ollama_wire.server._wire import go_type_name, parse_go_duration
+from ollama_wire.server._wire import FOREVER_NS, go_type_name, parse_go_duration
 
 _S = "string"
 _B = "bool"
@@ -39,6 +41,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "logprobs": _B,
         "top_logprobs": _I,
         "_debug_render_only": _B,
+        "format": _ANY,
+        "keep_alive": _ANY,
+        "think": _ANY,
     },
     "ChatRequest": {
         "model": _S,
@@ -51,9 +56,19 @@ FIELDS: dict[str, dict[str, str]] = {
         "logprobs": _B,
         "top_logprobs": _I,
         "_debug_render_only": _B,
+        "format": _ANY,
+        "keep_alive": _ANY,
+        "think": _ANY,
     },
-    "EmbedRequest": {"model": _S, "truncate": _B, "dimensions": _I, "options": _MAP},
-    "EmbeddingRequest": {"model": _S, "prompt": _S, "options": _MAP},
+    "EmbedRequest": {
+        "model": _S,
+        "input": _ANY,
+        "truncate": _B,
+        "dimensions": _I,
+        "keep_alive": _ANY,
+        "options": _MAP,
+    },
+    "EmbeddingRequest": {"model": _S, "prompt": _S, "keep_alive": _ANY, "options": _MAP},
     "ShowRequest": {
         "model": _S,
         "name": _S,
@@ -96,6 +111,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "requires": _S,
         "remote_host": _S,
         "info": _MAP,
+        "license": _ANY,
     },
     "CopyRequest": {"source": _S, "destination": _S},
     "DeleteRequest": {"model": _S, "name": _S},
@@ -109,6 +125,12 @@ _MESSAGE_FIELDS = {
     "tool_name": _S,
     "tool_call_id": _S,
 }
+# Field names of the nested structs, for matching keys case-insensitively as Go does.
+_MESSAGE_NAMES = (*_MESSAGE_FIELDS, "tool_calls")
+_TOOL_CALL_NAMES = ("id", "function")
+_TOOL_CALL_FUNCTION_NAMES = ("index", "name", "arguments")
+_TOOL_NAMES = ("type", "items", "function")
+_TOOL_FUNCTION_NAMES = ("name", "description", "parameters")
 
 INT_OPTIONS = frozenset(
     [
@@ -195,11 +217,32 @@ def _check(value: Any, struct: str, field: str, gotype: str) -> None:
                 raise _unmarshal(msg, struct, field, "api.Message")
             for key, kind in _MESSAGE_FIELDS.items():
                 _check(msg.get(key), "Message", f"{field}.{key}", kind)
-            calls = msg.get("tool_calls")
-            if calls is not None and not (
-                isinstance(calls, list) and all(isinstance(c, dict) for c in calls)
-            ):
-                raise _unmarshal(calls, "Message", f"{field}.tool_calls", "[]api.ToolCall")
+            _check_tool_calls(msg.get("tool_calls"), f"{field}.tool_calls")
+
+
+def _check_tool_calls(calls: Any, field: str) -> None:
+    if calls is None:
+        return
+    if not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+        raise _unmarshal(calls, "Message", field, "[]api.ToolCall")
+    for call in calls:
+        _check(call.get("id"), "Message", f"{field}.id", _S)
+        function = call.get("function")
+        if function is None:
+            continue
+        if not isinstance(function, dict):
+            raise _unmarshal(function, "Message", f"{field}.function", "api.ToolCallFunction")
+        _check(function.get("index"), "Message", f"{field}.function.index", _I)
+        _check(function.get("name"), "Message", f"{field}.function.name", _S)
+        arguments = function.get("arguments")
+        # Ollama wants an object here; only its OpenAI layer takes a JSON string.
+        if arguments is not None and not isinstance(arguments, dict):
+            raise _unmarshal(
+                arguments,
+                "Message",
+                f"{field}.function.arguments",
+                "api.ToolCallFunctionArguments",
+            )
 
 
 _B64 = re.compile(r"[A-Za-z0-9+/]")
@@ -222,8 +265,70 @@ def check_images(value: Any, struct: str, field: str) -> None:
             raise HTTPError(400, f"illegal base64 data at input byte {pos}") from None
 
 
+class _Object(dict[str, Any]):
+    """A decoded JSON object that also keeps its keys in order, repeated ones included."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    obj.pairs = pairs
+    return obj
+
+
+def _fold_key(key: str) -> str:
+    # Go folds one rune at a time (simple case folding), so "ß" never becomes "ss".
+    return "".join(up.lower() if len(up := ch.upper()) == 1 else ch for ch in key)
+
+
+def _fold(obj: Any, names: Collection[str]) -> Any:
+    """Match ``obj``'s keys to the field ``names`` as Go's decoder does.
+
+    A key that is a field name exactly is that field, otherwise a key equal to a field name
+    but for case is; keys that repeat (in any case) leave the last one's value. Other keys
+    stay as they are.
+    """
+    if not isinstance(obj, dict):
+        return obj
+    by_fold = {_fold_key(n): n for n in names}
+    out: dict[str, Any] = {}
+    for key, value in getattr(obj, "pairs", obj.items()):
+        out[key if key in names else by_fold.get(_fold_key(key), key)] = value
+    return out
+
+
+def _fold_list(items: Any, fold: Any) -> Any:
+    return [fold(item) for item in items] if isinstance(items, list) else items
+
+
+def _fold_tool_call(call: Any) -> Any:
+    call = _fold(call, _TOOL_CALL_NAMES)
+    if isinstance(call, dict) and "function" in call:
+        call["function"] = _fold(call["function"], _TOOL_CALL_FUNCTION_NAMES)
+    return call
+
+
+def _fold_message(msg: Any) -> Any:
+    msg = _fold(msg, _MESSAGE_NAMES)
+    if isinstance(msg, dict) and "tool_calls" in msg:
+        msg["tool_calls"] = _fold_list(msg["tool_calls"], _fold_tool_call)
+    return msg
+
+
+def _fold_tool(tool: Any) -> Any:
+    tool = _fold(tool, _TOOL_NAMES)
+    if isinstance(tool, dict) and "function" in tool:
+        tool["function"] = _fold(tool["function"], _TOOL_FUNCTION_NAMES)
+    return tool
+
+
 def decode_body(raw: bytes, struct: str) -> dict[str, Any]:
-    """Decode and type-check a JSON request body; raise HTTPError(400) like Ollama."""
+    """Decode and type-check a JSON request body; raise HTTPError(400) like Ollama.
+
+    Keys match the request's fields the way Go's ``encoding/json`` matches them: in any case
+    (``"Model"`` is ``model``), the last of repeated keys winning.
+    """
     from ollama_wire.server._wire import go_json_error
 
     if not raw.strip():
@@ -231,16 +336,22 @@ def decode_body(raw: bytes, struct: str) -> dict[str, Any]:
     problem = go_json_error(raw)
     if problem is not None:
         raise HTTPError(400, problem)
-    data = json.loads(raw)
+    data = json.loads(raw, object_pairs_hook=_object)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise HTTPError(
             400, f"json: cannot unmarshal {go_type_name(data)} into Go value of type api.{struct}"
         )
-    for field, gotype in FIELDS.get(struct, {}).items():
+    fields = FIELDS.get(struct, {})
+    data = _fold(data, fields)
+    if "messages" in data:
+        data["messages"] = _fold_list(data["messages"], _fold_message)
+    if "tools" in data:
+        data["tools"] = _fold_list(data["tools"], _fold_tool)
+    for field, gotype in fields.items():
         _check(data.get(field), struct, field, gotype)
-    return data
+    return data  # type: ignore[no-any-return]
 
 
 def keep_alive_ns(value: Any, default_ns: int) -> int:
@@ -252,7 +363,11 @@ def keep_alive_ns(value: Any, default_ns: int) -> int:
     if isinstance(value, (int, float)):
         if value < 0:
             return -1
-        return int(value * 1_000_000_000)
+        ns = value * 1_000_000_000
+        # Past int64 (1e300, or 1e999 read as inf) Go's conversion overflows: keep it forever.
+        if math.isnan(ns):
+            raise HTTPError(400, "keep_alive is not a number (NaN)")
+        return -1 if ns >= FOREVER_NS else int(ns)
     if isinstance(value, str):
         try:
             ns = parse_go_duration(value)

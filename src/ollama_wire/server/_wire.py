@@ -112,31 +112,91 @@ _UNITS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)?")
+_DIGITS = re.compile(r"[0-9]*")
+_UNIT = re.compile(r"[^0-9.]*")
+
+
+def go_quote(text: str) -> str:
+    """Quote ``text`` as Go's time package does in its errors (non-ASCII bytes as ``\\xNN``)."""
+    out: list[str] = []
+    for ch in text:
+        if ch < " " or ord(ch) >= 0x80:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        elif ch in '"\\':
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def parse_go_duration(text: str) -> int:
-    """Parse a Go ``time.ParseDuration`` string into nanoseconds; raise ValueError like Go."""
-    original = text
-    sign = 1
-    if text[:1] in "+-":
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if text == "0":
+    """Parse a Go ``time.ParseDuration`` string into nanoseconds; raise ValueError like Go.
+
+    ``"1h30m"``, ``".5s"``, ``"-2m"``, ``"0"`` parse; ``""``, ``"."``, ``"300"`` (no unit),
+    ``"1x"`` (unknown unit) and values past the int64 range do not.
+    """
+    invalid = ValueError(f"time: invalid duration {go_quote(text)}")
+    rest = text
+    negative = False
+    if rest[:1] in ("+", "-"):
+        negative = rest[0] == "-"
+        rest = rest[1:]
+    if rest == "0":
         return 0
-    if not text:
-        raise ValueError(f"time: invalid duration {json.dumps(original)}")
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            raise ValueError(f"time: invalid duration {json.dumps(original)}")
-        if m.group(2) is None:
-            raise ValueError(f"time: missing unit in duration {json.dumps(original)}")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return sign * int(total)
+    if not rest:
+        raise invalid
+    limit = 1 << 63
+    total = 0
+    while rest:
+        if not (rest[0] == "." or (rest[0].isascii() and rest[0].isdigit())):
+            raise invalid
+        whole = _DIGITS.match(rest)
+        assert whole is not None
+        digits = whole.group()
+        rest = rest[len(digits) :]
+        value = int(digits) if digits else 0
+        if value > limit:
+            raise invalid
+        fraction = ""
+        if rest[:1] == ".":
+            frac = _DIGITS.match(rest, 1)
+            assert frac is not None
+            fraction = frac.group()
+            rest = rest[1 + len(fraction) :]
+        elif not digits:
+            raise invalid
+        if not digits and not fraction:
+            raise invalid
+        unit_match = _UNIT.match(rest)
+        assert unit_match is not None
+        unit = unit_match.group()
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {go_quote(text)}")
+        rest = rest[len(unit) :]
+        if unit not in _UNITS:
+            raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+        scale = _UNITS[unit]
+        if value > limit // scale:
+            raise invalid
+        value *= scale
+        # Go reads the fraction's digits while they fit and scales them with a float64.
+        numerator, places = 0, 0
+        for ch in fraction:
+            if numerator > (limit - 1) // 10 or numerator * 10 + int(ch) > limit:
+                break
+            numerator, places = numerator * 10 + int(ch), places + 1
+        if numerator:
+            value += int(float(numerator) * (float(scale) / float(10**places)))
+            if value > limit:
+                raise invalid
+        total += value
+        if total > limit:
+            raise invalid
+    if negative:
+        return -total
+    if total > limit - 1:
+        raise invalid
+    return total
 
 
 def go_type_name(value: Any) -> str:
@@ -154,6 +214,17 @@ def go_type_name(value: Any) -> str:
     return "null"
 
 
+class _GoSyntaxError(ValueError):
+    """A JSON extension Python reads and Go does not."""
+
+
+def _no_constants(name: str) -> Any:
+    # Python reads NaN, Infinity and -Infinity; Go stops at their first letter.
+    if name.startswith("-"):
+        raise _GoSyntaxError("invalid character 'I' in numeric literal")
+    raise _GoSyntaxError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
 def go_json_error(body: bytes) -> str | None:
     """Return Go's ``encoding/json`` message for an unparsable body, or None if it parses."""
     try:
@@ -161,7 +232,9 @@ def go_json_error(body: bytes) -> str | None:
     except UnicodeDecodeError:
         return "invalid character '\\ufffd' looking for beginning of value"
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_no_constants)
+    except _GoSyntaxError as exc:
+        return str(exc)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
             return "unexpected EOF"

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ RUNNER_STOPPED = (
     "internal error, check ollama server logs for details"
 )
 _DIGEST = re.compile(r"^sha256[:-][0-9a-fA-F]{64}$")
+# What Go's strconv.ParseBool reads as false.
+_GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
 def _model_field(body: dict[str, Any]) -> str:
@@ -76,6 +79,18 @@ def root(srv: OllamaServer, ex: Exchange, head: bool) -> None:
 def version(srv: OllamaServer, ex: Exchange, head: bool) -> None:
     """``GET /api/version``."""
     ex.send_json(200, {"version": srv.version}, head_only=head)
+
+
+def status(srv: OllamaServer, ex: Exchange, head: bool) -> None:
+    """``GET /api/status``: whether ollama.com is off limits, and who said so.
+
+    Only ``OLLAMA_NO_CLOUD`` can say so here (Ollama also reads ``~/.ollama/server.json``);
+    it is read on every request, and like Go's env flags any value but a false one is true.
+    """
+    value = os.environ.get("OLLAMA_NO_CLOUD", "").strip().strip("\"'")
+    disabled = bool(value) and value not in _GO_FALSE
+    cloud = {"disabled": disabled, "source": "env" if disabled else "none"}
+    ex.send_json(200, {"cloud": cloud}, head_only=head)
 
 
 def tags(srv: OllamaServer, ex: Exchange, head: bool) -> None:
@@ -132,7 +147,17 @@ def _modelfile(entry: ModelEntry, card: ModelCard) -> str:
             lines.append(f"PARAMETER {key} {v}")
     if card.license:
         lines.append(f'LICENSE """{card.license}"""')
+    for message in card.messages:
+        role = message.get("role", "")
+        lines.append(f"MESSAGE {role} {_modelfile_quote(str(message.get('content') or ''))}")
     return "\n".join(lines) + "\n"
+
+
+def _modelfile_quote(text: str) -> str:
+    """Quote a Modelfile argument as Ollama's parser writes it: only when it must."""
+    if "\n" in text or text.startswith(" ") or text.endswith(" "):
+        return f'"""{text}"""' if '"' in text else f'"{text}"'
+    return text
 
 
 def _parameters_text(params: dict[str, Any]) -> str:
@@ -181,7 +206,10 @@ def show(srv: OllamaServer, ex: Exchange) -> None:
 def _check_capabilities(
     entry: ModelEntry, raw: str, kind: str, body: dict[str, Any], think: bool | str | None
 ) -> None:
+    """Refuse what the model cannot do, in Ollama's order: thinking, then the rest."""
     caps = entry.card.capabilities
+    if think not in (None, False) and "thinking" not in caps:
+        raise HTTPError(400, f"{json.dumps(raw)} does not support thinking")
     if "completion" not in caps:
         raise HTTPError(400, f"{json.dumps(raw)} does not support {kind}")
     missing = []
@@ -197,8 +225,6 @@ def _check_capabilities(
     if missing:
         full = _full_name(entry)
         raise HTTPError(400, "\n".join(f"{full} does not support {m}" for m in missing))
-    if think not in (None, False) and "thinking" not in caps:
-        raise HTTPError(400, f"{json.dumps(raw)} does not support thinking")
 
 
 def _resolve_think(entry: ModelEntry, think: bool | str | None) -> bool | str | None:
@@ -236,38 +262,48 @@ def _empty_reply(raw: str, kind: str, reason: str) -> dict[str, Any]:
     return reply
 
 
+def _unloads(body: dict[str, Any], keep: int) -> bool:
+    """Return whether the request sets ``keep_alive`` to 0 itself (a default of 0 does not)."""
+    return body.get("keep_alive") is not None and keep == 0
+
+
 def generate(srv: OllamaServer, ex: Exchange) -> None:
-    """``POST /api/generate``."""
+    """``POST /api/generate``.
+
+    The checks run in Ollama's order: the body, top_logprobs, the model, then an unload
+    (empty prompt, ``keep_alive`` 0) answers at once; raw mode, thinking, capabilities and
+    options come next, then a load (empty prompt) answers; ``format`` is checked last.
+    """
     body = decode_body(ex.record.raw_body, "GenerateRequest")
     keep = keep_alive_ns(body.get("keep_alive"), srv.default_keep_alive_ns)
     think = think_value(body.get("think"))
-    raw = str(body.get("model") or "")
-    if not raw or parse_name(raw) is None:
-        raise HTTPError(404, f"model '{raw}' not found")
-    if body.get("raw") and (body.get("template") or body.get("system") or body.get("context")):
-        raise HTTPError(400, "raw mode does not support template, system, or context")
     top = body.get("top_logprobs") or 0
     if not 0 <= int(top) <= 20:
         raise HTTPError(400, "top_logprobs must be between 0 and 20")
+    raw = str(body.get("model") or "")
+    if not raw or parse_name(raw) is None:
+        raise HTTPError(404, f"model '{raw}' not found")
     entry = _lookup(srv, raw)
-    _check_capabilities(entry, raw, "generate", body, think)
     prompt = str(body.get("prompt") or "")
     images = list(body.get("images") or [])
-    if not prompt and not images and keep == 0:
+    if not prompt and _unloads(body, keep):
         srv.unload(entry)
         ex.send_json(200, _empty_reply(raw, "generate", "unload"))
         return
+    if body.get("raw") and (body.get("template") or body.get("system") or body.get("context")):
+        raise HTTPError(400, "raw mode does not support template, system, or context")
+    _check_capabilities(entry, raw, "generate", body, think)
     options = check_options({**entry.card.parameters, **(body.get("options") or {})})
-    fmt = check_format(body.get("format"))
-    if body.get("_debug_render_only"):
+    if body.get("_debug_render_only") and prompt:
         system = body.get("system") or entry.card.system
         rendered = f"{system}\n{prompt}" if system and not body.get("raw") else prompt
         ex.send_json(200, _debug_reply(raw, "response", rendered, len(images)))
         return
     with srv.schedule(ex, entry, options, keep) as load_ns:
-        if not prompt and not images:
+        if not prompt:
             ex.send_json(200, _empty_reply(raw, "generate", "load"))
             return
+        fmt = check_format(body.get("format"))
         request = GenerationRequest(
             kind="generate",
             model=entry.name.display,
@@ -320,32 +356,31 @@ def generate(srv: OllamaServer, ex: Exchange) -> None:
 
 
 def chat(srv: OllamaServer, ex: Exchange) -> None:
-    """``POST /api/chat``."""
+    """``POST /api/chat``, with its checks in the order `generate` describes."""
     body = decode_body(ex.record.raw_body, "ChatRequest")
     keep = keep_alive_ns(body.get("keep_alive"), srv.default_keep_alive_ns)
     think = think_value(body.get("think"))
+    top = body.get("top_logprobs") or 0
+    if not 0 <= int(top) <= 20:
+        raise HTTPError(400, "top_logprobs must be between 0 and 20")
     raw = str(body.get("model") or "")
     if not raw:
         raise HTTPError(400, "model is required")
     if parse_name(raw) is None:
         raise HTTPError(404, f"model '{raw}' not found")
-    top = body.get("top_logprobs") or 0
-    if not 0 <= int(top) <= 20:
-        raise HTTPError(400, "top_logprobs must be between 0 and 20")
     entry = _lookup(srv, raw)
-    _check_capabilities(entry, raw, "chat", body, think)
     messages = [
         {**m, "role": str(m.get("role", "")).lower(), "content": str(m.get("content") or "")}
         for m in body.get("messages") or []
     ]
-    if not messages and keep == 0:
+    if not messages and _unloads(body, keep):
         srv.unload(entry)
         ex.send_json(200, _empty_reply(raw, "chat", "unload"))
         return
+    _check_capabilities(entry, raw, "chat", body, think)
     options = check_options({**entry.card.parameters, **(body.get("options") or {})})
-    fmt = check_format(body.get("format"))
     tools = list(body.get("tools") or [])
-    if body.get("_debug_render_only"):
+    if body.get("_debug_render_only") and messages:
         history = list(entry.card.messages) + messages
         if entry.card.system and (not history or history[0]["role"] != "system"):
             history.insert(0, {"role": "system", "content": entry.card.system})
@@ -357,6 +392,7 @@ def chat(srv: OllamaServer, ex: Exchange) -> None:
         if not messages:
             ex.send_json(200, _empty_reply(raw, "chat", "load"))
             return
+        fmt = check_format(body.get("format"))
         if entry.card.system and messages[0]["role"] != "system":
             messages.insert(0, {"role": "system", "content": entry.card.system})
         request = GenerationRequest(
@@ -801,7 +837,10 @@ def create(srv: OllamaServer, ex: Exchange) -> None:
     if parameters:
         changes["parameters"] = {**card.parameters, **parameters}
     if body.get("messages"):
-        changes["messages"] = tuple(body["messages"])
+        # Ollama lower-cases a message's role wherever it decodes one.
+        changes["messages"] = tuple(
+            {**m, "role": str(m.get("role") or "").lower()} for m in body["messages"]
+        )
     if base is not None:
         changes["parent_model"] = base.name.display
     card = dataclasses.replace(card, **changes)

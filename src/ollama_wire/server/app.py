@@ -115,6 +115,7 @@ def _busy_reply(message: str) -> bytes:
     )
     return head.encode("latin-1") + body
 
+
 _Handler = Callable[["OllamaServer", Exchange], None]
 _HeadHandler = Callable[["OllamaServer", Exchange, bool], None]
 
@@ -134,11 +135,13 @@ _GET_ROUTES: dict[str, _HeadHandler] = {
     "/api/version": api.version,
     "/api/tags": api.tags,
     "/api/ps": api.ps,
+    "/api/status": api.status,
 }
 _HEAD_OK = {"/", "/api/version", "/api/tags"}
-# Paths of the real server this one does not serve: a wrong method there is still a 405.
+# Routes of the real server this one does not serve, with their methods: the right method
+# gets the router's 404 (as if the route did not exist), a wrong one its 405.
 _OTHER_ROUTES = {
-    "/api/status": {"GET"},
+    "/api/experimental/model-recommendations": {"GET"},
     "/api/me": {"POST"},
     "/api/signout": {"POST"},
     "/api/experimental/web_search": {"POST"},
@@ -149,6 +152,12 @@ _OTHER_ROUTES = {
     "/v1/models": {"GET"},
     "/v1/responses": {"POST"},
     "/v1/messages": {"POST"},
+    "/v1/audio/transcriptions": {"POST"},
+}
+# The same for routes with a parameter, by prefix (``/v1/models/:model``).
+_OTHER_PREFIXES = {
+    "/v1/models/": {"GET"},
+    "/api/user/keys/": {"DELETE"},
 }
 
 
@@ -743,7 +752,7 @@ class OllamaServer:
         if path.startswith("/api/blobs/"):
             digest = path[len("/api/blobs/") :]
             if method not in ("HEAD", "POST") or not digest or "/" in digest:
-                self._not_routed(ex, {"HEAD", "POST"} if digest and "/" not in digest else None)
+                self._not_routed(ex, wrong_method=bool(digest) and "/" not in digest)
                 return
             if not self._apply_fault(ex, path, head):
                 return
@@ -764,19 +773,23 @@ class OllamaServer:
             if self._apply_fault(ex, path, False):
                 api.delete(self, ex)
             return
-        allowed = None
         if path in _GET_ROUTES or path in _POST_ROUTES or path == "/api/delete":
-            allowed = {"GET"}
-        elif path in _OTHER_ROUTES:
-            allowed = _OTHER_ROUTES[path]
-        self._not_routed(ex, allowed)
+            self._not_routed(ex, wrong_method=True)
+            return
+        allowed = _OTHER_ROUTES.get(path, set())
+        for prefix, methods in _OTHER_PREFIXES.items():
+            param = path[len(prefix) :]
+            if path.startswith(prefix) and param and "/" not in param:
+                allowed = methods
+        self._not_routed(ex, wrong_method=bool(allowed) and method not in allowed)
 
-    def _not_routed(self, ex: Exchange, allowed: set[str] | None) -> None:
+    def _not_routed(self, ex: Exchange, wrong_method: bool) -> None:
+        """Answer as Gin's router does: 405 when another method has the path, else 404."""
         head = ex.record.method == "HEAD"
-        if allowed is None:
-            ex.send_text(404, "404 page not found", head_only=head)
-        else:
+        if wrong_method:
             ex.send_text(405, "405 method not allowed", head_only=head)
+        else:
+            ex.send_text(404, "404 page not found", head_only=head)
 
     def _apply_fault(self, ex: Exchange, path: str, head: bool) -> bool:
         """Pick this request's fault and apply the part that happens before any byte."""
