@@ -99,6 +99,38 @@ def test_generate_streams_the_same_text_the_library_gets(run: Run, ollama_url: s
         assert label in result.stderr
 
 
+def test_options_between_model_and_prompt(run: Run, ollama_server: OllamaServer) -> None:
+    result = run("generate", CHAT_MODEL, "--stats", "Why is the sky blue?")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "eval count:" in result.stderr
+    assert ollama_server.requests.last("/api/generate").body["prompt"] == "Why is the sky blue?"
+    result = run("embed", EMBED_MODEL, "--dimensions", "3", "cat", "kitten")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"model: {EMBED_MODEL}   inputs: 2   dimensions: 3\n")
+    assert ollama_server.requests.last("/api/embed").body["input"] == ["cat", "kitten"]
+
+
+def test_options_among_the_words_with_stdin(cli: InProcess,
+                                            ollama_server: OllamaServer) -> None:
+    code, _, err = cli("generate", CHAT_MODEL, "-o", "num_predict=3", "Summarize:", "--stats",
+                       "-", input="some text\n")
+    assert code == 0, err
+    body = ollama_server.requests.last("/api/generate").body
+    assert (body["prompt"], body["options"]) == ("Summarize: some text", {"num_predict": 3})
+    code, _, err = cli("generate", CHAT_MODEL, "--stats", input="all of stdin\n")
+    assert code == 0, err
+    assert ollama_server.requests.last("/api/generate").body["prompt"] == "all of stdin\n"
+    code, _, err = cli("generate", CHAT_MODEL, "--stats", "--", "-5 degrees", "--raw")
+    assert code == 0, err
+    body = ollama_server.requests.last("/api/generate").body
+    assert (body["prompt"], body.get("raw")) == ("-5 degrees --raw", None)
+    code, out, err = cli("embed", "--dimensions", "3", EMBED_MODEL, "--full", input="a\nb\n")
+    assert code == 0, err
+    assert ollama_server.requests.last("/api/embed").body["input"] == ["a", "b"]
+    assert "inputs: 2   dimensions: 3" in out
+
+
 def test_generate_json_no_stream_from_stdin(run: Run, ollama_server: OllamaServer) -> None:
     result = run("--json", "generate", CHAT_MODEL, "--no-stream", "--format", "json",
                  input="Describe a cat as JSON\n")
@@ -179,6 +211,7 @@ def test_a_stream_error_keeps_the_text_received(run: Run, ollama_server: OllamaS
     assert len(result.stdout.split()) == 3
     assert result.stdout.endswith("\n")
     assert_one_error_line(result.stderr, "the GPU caught fire")
+    assert "status code" not in result.stderr  # a stream's error line has none
 
 
 def test_ctrl_c_closes_the_stream_and_exits_130(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_helpers import InProcess, Run, Terminal
 
 from ollama_wire import Client
@@ -106,6 +107,27 @@ def test_pull_unknown_model_fails_with_the_server_message(cli: InProcess) -> Non
     assert code == 1
     assert "pulling manifest" in err
     assert err.splitlines()[-1].startswith("error: pull model manifest: file does")
+
+
+@pytest.mark.parametrize("args", [["rm", "nope"], ["cp", "nope", "other"], ["stop", "nope"],
+                                  ["show", "nope"]])
+def test_a_missing_model_hint_fits_the_command(run: Run, args: list[str]) -> None:
+    # Pulling is the fix where a command uses a model, not where it deletes or copies one.
+    result = run(*args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: model ")
+    assert "nope" in line
+    assert "not found" in line
+    assert line.endswith("Run `ollama-wire list` to see the models there are")
+    assert "pull" not in line
+
+
+def test_a_stream_error_line_shows_no_status_code(run: Run) -> None:
+    result = run("push", "nope/x")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "error: open manifest: file does not exist"
 
 
 def test_push_shows_progress(run: Run) -> None:

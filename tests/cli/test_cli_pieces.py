@@ -262,6 +262,114 @@ def test_global_options_work_after_the_command() -> None:
     assert (args.json, args.timeout, args.host) == (True, 3.0, None)
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["generate", "m", "--stats", "Why is the sky blue?"],
+      {"model": "m", "prompt": ["Why is the sky blue?"], "stats": True}),
+     (["generate", "m", "-o", "num_predict=3", "hi"],
+      {"prompt": ["hi"], "options": ["num_predict=3"]}),
+     (["generate", "m", "hi", "--stats", "there", "--json"],
+      {"prompt": ["hi", "there"], "stats": True, "json": True}),
+     (["generate", "--stats", "m"], {"model": "m", "prompt": [], "stats": True}),
+     (["generate", "m", "Summarize:", "--raw", "-"], {"prompt": ["Summarize:", "-"], "raw": True}),
+     # `--` ends the options, also before MODEL and after an option that takes an optional value.
+     (["generate", "m", "--stats", "--", "-5", "--raw"],
+      {"prompt": ["-5", "--raw"], "stats": True, "raw": False}),
+     (["generate", "--stats", "--", "-m", "hi"], {"model": "-m", "prompt": ["hi"]}),
+     (["generate", "m", "--think", "--", "hi"], {"think": "true", "prompt": ["hi"]}),
+     (["generate", "m", "--", "--", "x"], {"prompt": ["--", "x"]}),
+     (["embed", "m", "--dimensions", "3", "cat", "kitten"],
+      {"model": "m", "texts": ["cat", "kitten"], "dimensions": 3}),
+     (["embed", "--full", "m"], {"model": "m", "texts": [], "full": True}),
+     (["embed", "m", "cat", "--", "--full"], {"texts": ["cat", "--full"], "full": False}),
+     (["rm", "a", "--json", "b"], {"models": ["a", "b"], "json": True}),
+     (["stop", "a", "--host", "h:1", "b"], {"models": ["a", "b"], "host": "h:1"}),
+     (["cp", "a", "--json", "b"], {"source": "a", "destination": "b", "json": True}),
+     (["--json", "show", "m", "--parameters"], {"model": "m", "part": "parameters", "json": True})],
+)
+def test_options_go_anywhere_among_the_positionals(argv: list[str],
+                                                   expected: dict[str, object]) -> None:
+    args = build_parser().parse_args(argv)
+    assert {name: getattr(args, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["generate"], "the following arguments are required: MODEL\n"),
+     (["embed", "--full"], "the following arguments are required: MODEL\n"),
+     (["rm", "--json"], "the following arguments are required: MODEL\n"),
+     (["generate", "m", "hi", "--bogus", "there"], "unrecognized arguments: --bogus there\n"),
+     (["cp", "a", "--json", "b", "c"], "unrecognized arguments: c\n"),
+     (["cp", "--", "a", "b", "-c"], "unrecognized arguments: -c\n"),
+     (["embed", "m", "a", "--dimensions", "x"], "argument --dimensions: not an integer: 'x'\n")],
+)
+def test_intermixed_usage_errors_exit_2(argv: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(argv)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ollama-wire ")
+    assert err.endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "positional"),
+    [("generate", " MODEL [PROMPT ...]", "  PROMPT  "),
+     ("embed", " MODEL [TEXT ...]", "  TEXT\n"),
+     ("rm", " MODEL [MODEL ...]", "  MODEL\n")],
+)
+def test_help_shows_the_positionals(command: str, usage: str, positional: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args([command, "--stats", "--help"] if command == "generate"
+                                  else [command, "--help"])
+    assert raised.value.code == 0
+    help_text = capsys.readouterr().out
+    assert help_text.startswith(f"usage: ollama-wire {command} [-h]")
+    assert help_text.split("\n\n")[0].endswith(usage)
+    assert "positional arguments:\n  MODEL\n" in help_text
+    assert positional in help_text
+
+
+def _missing(hint: str = "Pull it first: `ollama pull nope` or ollama_wire.pull('nope')",
+             error: str = "model 'nope' not found") -> BaseException:
+    from ollama_wire import NotFoundError
+
+    return NotFoundError(error, 404, hint)
+
+
+_LIST = "Check the name: `ollama list` or ollama_wire.list() shows the models there are"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [(_missing(), "model 'nope' not found (status code: 404). Pull it "
+      "first: `ollama-wire pull nope` (or `ollama pull nope`)"),
+     (_missing(_LIST), "model 'nope' not found (status code: 404). "
+      "Run `ollama-wire list` to see the models there are"),
+     (_missing(""), "model 'nope' not found (status code: 404)"),
+     (_missing("The server has no such endpoint: check the host URL and its path",
+               "404 page not found"),
+      "404 page not found (status code: 404). "
+      "The server has no such endpoint: check the host URL and its path")],
+)
+def test_describe_shows_the_librarys_hint_as_commands(exc: BaseException,
+                                                      expected: str) -> None:
+    from ollama_wire.cli._run import describe
+
+    assert describe(exc) == expected
+
+
+def test_describe_drops_the_status_of_a_stream_error_line() -> None:
+    from ollama_wire import ResponseError, StreamError
+    from ollama_wire.cli._run import describe
+
+    assert describe(StreamError("open manifest: file does not exist")) == (
+        "open manifest: file does not exist")
+    assert describe(ResponseError("boom", 500)) == "boom (status code: 500)"
+
+
 def test_default_engine_follows_the_local_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

@@ -22,6 +22,50 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `ls | head` reports under pipefail
 __all__ = ["build_parser", "main"]
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: options may come anywhere among its positionals.
+
+    Plain argparse stops filling `MODEL [PROMPT ...]` at the first option, so the words after
+    it (`generate m --stats hi`) were "unrecognized". Intermixed parsing takes the options
+    first, then the positionals; `--` still ends the options.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # The intermixed parse calls this again for each of its two passes on some Python
+        # versions; those must be plain.
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        words = list(sys.argv[1:] if args is None else args)
+        if "--" in words:
+            # The options pass may drop a `--` that comes before every positional, and then
+            # the positionals pass would take `-x` after it for an option: escape those words.
+            cut = words.index("--") + 1
+            words[cut:] = [_ESCAPE + word for word in words[cut:]]
+        self._intermixing = True
+        try:
+            parsed, extras = self.parse_known_intermixed_args(
+                words, argparse.Namespace() if namespace is None else namespace)
+        finally:
+            self._intermixing = False
+        for name, value in vars(parsed).items():
+            if isinstance(value, str):
+                setattr(parsed, name, _unescape(value))
+            elif isinstance(value, list):
+                setattr(parsed, name, [_unescape(v) if isinstance(v, str) else v for v in value])
+        return parsed, [_unescape(word) for word in extras]
+
+
+_ESCAPE = "\0"  # no command-line word can hold a NUL, so no real word starts with one
+
+
+def _unescape(word: str) -> str:
+    return word[len(_ESCAPE):] if word.startswith(_ESCAPE) else word
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=30)
@@ -105,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `ollama-wire COMMAND --help` for a command's options.")
     parser.add_argument("--version", action="version", version=f"ollama-wire {__version__}")
     _global_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                     parser_class=_CommandParser)
 
     def command(name: str, handler: str, help_text: str,
                 aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -118,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("generate", "_generate:run_generate", "Generate a completion for a prompt.",
                 aliases=["gen"])
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("prompt", nargs="*", metavar="PROMPT",
+    p.add_argument("prompt", nargs="*", default=[], metavar="PROMPT",
                    help="the prompt (default: read stdin); a `-` word is replaced by stdin")
     _model_options(p)
     p.add_argument("--image", action="append", default=[], metavar="PATH",
@@ -139,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("embed", "_embed:run_embed", "Embed texts (arguments, or one per stdin line).")
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("texts", nargs="*", default=[], metavar="TEXT")
     p.add_argument("--dimensions", type=_non_negative_int, metavar="N",
                    help="truncate the vectors to N dimensions (models that support it)")
     p.add_argument("--no-truncate", dest="truncate", action="store_false", default=None,

@@ -13,6 +13,8 @@ from ollama_wire.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT
 from ollama_wire.cli._context import CommandError, Context, UsageError
 
 _PULL_HINT = re.compile(r"`ollama pull ([^`]+)`")
+_LIST_HINT = "`ollama list`"
+_NO_STATUS = " (status code: -1)"
 _TLS_HINT = ("To trust the server's certificate, pass --ca-bundle PATH (the certificate or "
              "its CA, as PEM); to skip the check, --no-verify")
 
@@ -52,13 +54,15 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, CommandError):
         return str(exc)
     message = str(exc).strip() or type(exc).__name__
+    if _is_library_error(exc) and getattr(exc, "status_code", None) == -1:
+        # The SDK's status for an error line inside a stream, which has none of its own.
+        message = message.replace(_NO_STATUS, "", 1)
     hint = getattr(exc, "hint", "")
     hint = hint if isinstance(hint, str) else ""
-    pull = _PULL_HINT.search(hint)
-    if pull is not None:
-        # The library's hint shows Python; on the command line, show commands.
+    command_hint = _command_hint(hint)
+    if command_hint:
         message = message.replace(hint, "").rstrip(". ")
-        hint = f"Pull it first: `ollama-wire pull {pull[1]}` (or `ollama pull {pull[1]}`)"
+        hint = command_hint
     if hint and hint not in message:
         message = f"{message.rstrip('.')}. {hint}"
     # The library speaks Python (`timeout=`); here the knob is an option.
@@ -75,6 +79,21 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return message
     return f"{type(exc).__name__}: {message} (run with --debug for the traceback)"
+
+
+def _command_hint(hint: str) -> str:
+    """Return the library's hint about a missing model as commands, or '' to keep it.
+
+    The library says what fits the call: pull a model to use it, list the models when one
+    to show, copy, delete or unload is missing (its name is probably wrong). It shows
+    Python; on the command line, show commands.
+    """
+    pull = _PULL_HINT.search(hint)
+    if pull is not None:
+        return f"Pull it first: `ollama-wire pull {pull[1]}` (or `ollama pull {pull[1]}`)"
+    if _LIST_HINT in hint:
+        return "Run `ollama-wire list` to see the models there are"
+    return ""
 
 
 def _is_library_error(exc: BaseException) -> bool:
