@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import pickle
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -20,7 +23,7 @@ from ollama_wire import (
     ShowResponse,
     Tool,
 )
-from ollama_wire._types import parse_datetime
+from ollama_wire._types import SubscriptableBaseModel, parse_datetime
 
 CHAT = {
     "model": "m",
@@ -64,9 +67,10 @@ def test_unknown_fields_are_kept_and_round_trip() -> None:
     assert r.brand_new_field == {"nested": [1, 2]}
     assert r["brand_new_field"]["nested"] == [1, 2]
     assert json.loads(json.dumps(r.to_dict())) == CHAT
-    assert r.model_dump() == CHAT
-    assert json.loads(r.model_dump_json()) == CHAT
+    assert r.model_dump(exclude_unset=True) == CHAT
+    assert json.loads(r.model_dump_json(exclude_unset=True)) == CHAT
     assert dict(r)["model"] == "m"
+    assert dict(r)["brand_new_field"] == {"nested": [1, 2]}
 
 
 def test_to_dict_is_a_copy() -> None:
@@ -172,3 +176,161 @@ def test_parse_calls_into_tools() -> None:
     r = ChatResponse({"message": {"role": "assistant", "content": '{"x": 3}'}})
     assert r.parse(Point).x == 3
     assert GenerateResponse({"response": '{"x": 4}'}).parse(Point).x == 4
+
+
+# Nested values: converted once, then the same object -----------------------------------------
+
+LOGPROBS = [{"token": "a", "logprob": -0.1, "top_logprobs": [{"token": "b", "logprob": -2.0}]}]
+TOOL_CALLS = [{"function": {"name": "f", "arguments": {"x": 1}}}]
+
+# (response, how to read the nested value, JSON key path to it): every list- or object-valued
+# field that is converted on access.
+NESTED: list[tuple[str, SubscriptableBaseModel, Callable[[Any], Any], tuple[Any, ...]]] = [
+    ("list models", ListResponse({"models": [{"model": "b"}, {"model": "a"}]}),
+     lambda r: r.models, ("models",)),
+    ("ps models", ProcessResponse({"models": [{"model": "b"}, {"model": "a"}]}),
+     lambda r: r.models, ("models",)),
+    ("model details", ListResponse({"models": [{"details": {"family": "x"}}]}),
+     lambda r: r.models[0].details, ("models", 0, "details")),
+    ("chat message", ChatResponse(CHAT), lambda r: r.message, ("message",)),
+    ("chat tool_calls", ChatResponse(CHAT), lambda r: r.message.tool_calls,
+     ("message", "tool_calls")),
+    ("tool call function", ChatResponse(CHAT), lambda r: r.message.tool_calls[0].function,
+     ("message", "tool_calls", 0, "function")),
+    ("chat logprobs", ChatResponse({"logprobs": LOGPROBS}), lambda r: r.logprobs,
+     ("logprobs",)),
+    ("top_logprobs", ChatResponse({"logprobs": LOGPROBS}), lambda r: r.logprobs[0].top_logprobs,
+     ("logprobs", 0, "top_logprobs")),
+    ("generate logprobs", GenerateResponse({"logprobs": LOGPROBS}), lambda r: r.logprobs,
+     ("logprobs",)),
+    ("generate tool_calls", GenerateResponse({"tool_calls": TOOL_CALLS}),
+     lambda r: r.tool_calls, ("tool_calls",)),
+    ("show messages", ShowResponse({"messages": [{"role": "user", "content": "x"}]}),
+     lambda r: r.messages, ("messages",)),
+    ("show details", ShowResponse({"details": {"family": "x"}}), lambda r: r.details,
+     ("details",)),
+    ("tool parameters", Tool({"function": {"parameters": {"properties": {"a": {"type": "x"}}}}}),
+     lambda r: r.function.parameters, ("function", "parameters")),
+    ("tool properties", Tool({"function": {"parameters": {"properties": {"a": {"type": "x"}}}}}),
+     lambda r: r.function.parameters.properties, ("function", "parameters", "properties")),
+]
+
+
+def _by_items(obj: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        obj = obj[step]
+    return obj
+
+
+@pytest.mark.parametrize(("response", "read", "path"), [n[1:] for n in NESTED],
+                         ids=[n[0] for n in NESTED])
+def test_a_nested_value_is_converted_once(
+    response: SubscriptableBaseModel, read: Callable[[Any], Any], path: tuple[Any, ...]
+) -> None:
+    r = copy.deepcopy(response)
+    first = read(r)
+    assert first is not None
+    assert read(r) is first
+    assert _by_items(r, path) is first
+    assert r.get(path[0]) is _by_items(r, path[:1])
+    assert dict(r)[path[0]] is _by_items(r, path[:1])
+
+
+def test_changes_to_nested_lists_stick() -> None:
+    r = ListResponse({"models": [{"model": "a"}, {"model": "c"}, {"model": "b"}]})
+    r.models.sort(key=lambda m: m.model, reverse=True)
+    assert [m.model for m in r["models"]] == ["c", "b", "a"]
+    assert [m["model"] for m in r.model_dump()["models"]] == ["c", "b", "a"]
+    assert [m["model"] for m in r.to_dict()["models"]] == ["c", "b", "a"]
+    del r.models[0]
+    assert len(r.models) == 2
+
+    chat = ChatResponse(CHAT)
+    chat.message.tool_calls.append(chat.message.tool_calls[0])
+    chat.message.tool_calls[0].function.arguments["y"] = 2
+    assert len(chat["message"]["tool_calls"]) == 2
+    assert len(chat.model_dump()["message"]["tool_calls"]) == 2
+    assert chat.to_dict()["message"]["tool_calls"][0]["function"]["arguments"] == {"x": 1, "y": 2}
+    # An appended dict stays a dict, as it would in a pydantic model's list.
+    chat.message.tool_calls.append({"function": {"name": "g", "arguments": {}}})
+    assert chat.message.tool_calls[-1]["function"]["name"] == "g"
+
+
+def test_building_copies_the_callers_dicts_and_lists() -> None:
+    data = json.loads(json.dumps(CHAT))
+    r = ChatResponse(data)
+    r.message.tool_calls.append(r.message.tool_calls[0])
+    r.message.content = "changed"
+    assert data == CHAT
+    json.dumps(data)  # still plain JSON: no objects were stored into it
+    tool_calls = [{"function": {"name": "f", "arguments": {}}}]
+    m = Message(role="assistant", tool_calls=tool_calls)
+    m.tool_calls.clear()
+    assert len(tool_calls) == 1
+
+
+def test_wrapping_a_decoded_chunk_does_not_copy_it() -> None:
+    data = {"message": {"role": "assistant", "content": "x"}}
+    inner = data["message"]
+    r = ChatResponse._wrap(data)
+    assert r._data is data
+    assert r.message._data is inner
+
+
+def test_timestamps_and_sizes_are_converted_on_read_and_kept_as_sent() -> None:
+    text = "2025-05-10T08:06:48.639712648-07:00"
+    r = ListResponse({"models": [{"modified_at": text, "size": 7}]})
+    m = r.models[0]
+    assert isinstance(m.modified_at, datetime)
+    assert m.modified_at == m["modified_at"]
+    assert isinstance(m.model_dump()["modified_at"], datetime)
+    assert m.model_dump(mode="json")["modified_at"] == text
+    assert r.to_dict() == {"models": [{"modified_at": text, "size": 7}]}
+
+
+def test_model_copy() -> None:
+    r = ChatResponse(CHAT)
+    shallow = r.model_copy(update={"model": "other", "brand_new_field": 1})
+    assert (shallow.model, r.model) == ("other", "m")
+    assert shallow.brand_new_field == 1
+    assert shallow.message is r.message  # nested objects are shared, as in pydantic
+    deep = r.model_copy(deep=True)
+    deep.message.content = "changed"
+    assert r.message.content == "hi"
+    assert deep.message.tool_calls == r.message.tool_calls
+    s = ShowResponse({"model_info": {}}).model_copy(update={"modelinfo": {"a": 1}})
+    assert s.to_dict() == {"model_info": {"a": 1}}
+    assert type(shallow) is ChatResponse
+    plain = copy.copy(r)
+    plain.model = "x"
+    assert r.model == "m"
+
+
+def test_model_fields() -> None:
+    fields = ShowResponse.model_fields
+    assert list(fields)[:3] == ["modified_at", "template", "modelfile"]
+    assert fields["modelinfo"].alias == "model_info"
+    assert fields["license"].alias is None
+    assert fields["license"].default is None
+    assert "str" in fields["license"].annotation
+    assert Tool.model_fields["type"].default == "function"
+    assert ShowResponse.model_fields is fields
+    assert ChatResponse(CHAT).model_fields == ChatResponse.model_fields
+    assert "model_fields" not in ChatResponse.model_fields
+    assert ChatResponse(CHAT).model_fields_set >= {"model", "message", "done"}
+
+
+def test_iteration_yields_every_declared_field() -> None:
+    r = GenerateResponse({"response": "x", "surprise": 1})
+    pairs = list(r)
+    assert pairs[0] == ("model", None)
+    assert ("response", "x") in pairs
+    assert ("thinking", None) in pairs
+    assert pairs[-1] == ("surprise", 1)
+    assert "tool_calls" not in dict(r)  # our addition: only when present
+    assert dict(ShowResponse({"model_info": {}}))["modelinfo"] == {}
+
+
+def test_image_model_validate_takes_a_dict() -> None:
+    assert Image.model_validate({"value": "abc"}).value == "abc"
+    assert Image("abc").value == Image(value="abc").value == "abc"

@@ -1,7 +1,20 @@
 """Request and response value types: dict-backed, attribute and item access, unknown fields kept.
 
-Every object wraps the JSON dict it was built from; nested objects are wrapped when they are
-read, so building one per streamed chunk costs one allocation. ``to_dict()`` returns plain JSON.
+Every object wraps the JSON dict it was built from, so building one per streamed chunk costs one
+allocation. A nested object or list is converted the first time it is read and stored in place
+of its JSON, so it is the same object on the next read and changes to it stick
+(``r.models.sort(...)``, ``r.message.tool_calls.append(...)``), as in the SDK. Objects you build
+copy the dicts and lists you pass, as pydantic does.
+
+Two ways back to plain data:
+
+- ``to_dict()``: the JSON as Ollama sent it: its keys (``model_info``), absent fields left out,
+  timestamps as sent (nanoseconds kept), unknown fields kept.
+- ``model_dump(...)``, ``model_dump_json(...)``: the official SDK's pydantic shape: every declared
+  field (None when absent), field names unless ``by_alias=True``, datetimes in ``mode="python"``,
+  and pydantic's ``include``, ``exclude``, ``exclude_none``... arguments. Unknown fields follow the
+  declared ones, as with pydantic's ``extra="allow"`` (the SDK drops them: we keep what the
+  server sent). In ``mode="json"`` a timestamp is the server's text.
 """
 
 from __future__ import annotations
@@ -9,18 +22,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
+
+from ollama_wire._errors import RequestError
 
 __all__ = [
+    "ByteSize",
     "ChatResponse",
     "EmbedResponse",
     "EmbeddingsResponse",
+    "FieldInfo",
     "GenerateResponse",
     "Image",
+    "IncEx",
     "ListResponse",
     "Logprob",
     "Message",
@@ -34,12 +54,18 @@ __all__ = [
     "TokenLogprob",
     "Tool",
     "VersionResponse",
+    "WebFetchResponse",
+    "WebSearchResponse",
     "parse_datetime",
 ]
 
 _T = TypeVar("_T", bound="SubscriptableBaseModel")
 _Wrap = Callable[[Any], Any]
 _MISSING = object()
+
+#: pydantic's ``include=`` / ``exclude=``: a set of field names, or a dict of them to nested specs
+#: (``True`` for the whole field; list items by index or ``"__all__"``).
+IncEx: TypeAlias = "AbstractSet[int] | AbstractSet[str] | Mapping[int, Any] | Mapping[str, Any]"
 
 _DATETIME = re.compile(
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?$", re.IGNORECASE
@@ -67,6 +93,53 @@ def parse_datetime(value: Any) -> Any:
     return result
 
 
+_BYTE_UNITS: dict[str, float] = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15, "eb": 10**18,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50, "eib": 2**60,
+    "bit": 1 / 8, "kbit": 10**3 / 8, "mbit": 10**6 / 8, "gbit": 10**9 / 8, "tbit": 10**12 / 8,
+    "pbit": 10**15 / 8, "ebit": 10**18 / 8, "kibit": 2**10 / 8, "mibit": 2**20 / 8,
+    "gibit": 2**30 / 8, "tibit": 2**40 / 8, "pibit": 2**50 / 8, "eibit": 2**60 / 8,
+}
+# pydantic also reads a bare first letter as the decimal unit ("k" is "kb").
+_BYTE_UNITS.update({unit[0]: size for unit, size in list(_BYTE_UNITS.items()) if "i" not in unit})
+
+
+class ByteSize(int):
+    """A number of bytes, as pydantic's ``ByteSize`` (the SDK's type for model sizes)::
+
+        size.human_readable()              # '1.9GiB'
+        size.human_readable(decimal=True)  # '2.0GB'
+        size.to("MB")                      # 2019.393189
+    """
+
+    __slots__ = ()
+
+    def human_readable(self, decimal: bool = False, separator: str = "") -> str:
+        """Return the size in binary units (``'1.5KiB'``), or decimal ones with ``decimal=True``."""
+        divisor = 1000 if decimal else 1024
+        units = ("B", "KB", "MB", "GB", "TB", "PB", "EB") if decimal else (
+            "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+        num = float(self)
+        for unit in units[:-1]:
+            if abs(num) < divisor:
+                return f"{num:0.0f}{separator}B" if unit == "B" else f"{num:0.1f}{separator}{unit}"
+            num /= divisor
+        return f"{num:0.1f}{separator}{units[-1]}"
+
+    def to(self, unit: str) -> float:
+        """Return the size in ``unit``: B, KB ... EB, KiB ... EiB, or bits (bit, kbit, kibit...)."""
+        try:
+            return self / _BYTE_UNITS[unit.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown byte unit {unit!r}: use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or bit"
+            ) from None
+
+
+def _byte_size(value: Any) -> Any:
+    return ByteSize(value) if type(value) is int else value
+
+
 def _to_json(value: Any) -> Any:
     if isinstance(value, SubscriptableBaseModel):
         return _to_json(value._data)
@@ -83,15 +156,59 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def _copy(value: Any) -> Any:
+    """Copy the dicts and lists of a value, so an object never shares them with its caller."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
 def _each(wrap: _Wrap) -> _Wrap:
+    """Convert a list of JSON objects into a new list once; a converted list is returned as is.
+
+    A list whose first item is already converted counts as converted, so a dict appended later
+    stays a dict, as an item appended to a pydantic model's list stays what it was.
+    """
+
     def wrap_list(value: Any) -> Any:
-        return [wrap(v) for v in value] if isinstance(value, list) else value
+        if type(value) is list and value and type(value[0]) is dict:
+            return [wrap(v) for v in value]
+        return value
 
     return wrap_list
 
 
+def _each_value(wrap: _Wrap) -> _Wrap:
+    """Convert the values of a dict of JSON objects, as ``_each`` does for a list."""
+
+    def wrap_map(value: Any) -> Any:
+        if type(value) is dict and value and type(next(iter(value.values()))) is dict:
+            return {k: wrap(v) for k, v in value.items()}
+        return value
+
+    return wrap_map
+
+
+def _read(obj: SubscriptableBaseModel, key: str, value: Any) -> Any:
+    """Return a present field's value for reading, converting it (see ``_Field``)."""
+    wrap = obj._nested.get(key)
+    if wrap is None:
+        return value
+    converted = wrap(value)
+    if converted is not value and (type(value) is dict or type(value) is list):
+        obj._data[key] = converted
+    return converted
+
+
 class _Field:
-    """A declared field: reads the JSON key, wrapping nested objects; absent reads as None."""
+    """A declared field: reads the JSON key, converting nested values; absent reads as None.
+
+    A converted dict or list replaces its JSON in ``_data``, so it is converted once and changes
+    to it persist. Timestamps and byte sizes are converted on every read instead: they are
+    immutable, and keeping the server's text lets ``to_dict()`` return it unchanged.
+    """
 
     __slots__ = ("key",)
 
@@ -101,11 +218,50 @@ class _Field:
     def __get__(self, obj: Any, owner: Any) -> Any:
         if obj is None:
             return self
-        value = obj._data.get(self.key)
+        data = obj._data
+        value = data.get(self.key)
         if value is None:
             return None
         wrap = owner._nested.get(self.key)
-        return value if wrap is None else wrap(value)
+        if wrap is None:
+            return value
+        converted = wrap(value)
+        if converted is not value and (type(value) is dict or type(value) is list):
+            data[self.key] = converted
+        return converted
+
+
+class FieldInfo:
+    """A declared field as ``Model.model_fields`` lists it; ``annotation`` is the hint's text."""
+
+    __slots__ = ("alias", "annotation", "default")
+
+    def __init__(self, annotation: str, default: Any = None, alias: str | None = None) -> None:
+        self.annotation = annotation
+        self.default = default
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        alias = f", alias={self.alias!r}" if self.alias else ""
+        return f"FieldInfo(annotation={self.annotation}, default={self.default!r}{alias})"
+
+
+class _ModelFields:
+    """``Model.model_fields``: the declared fields by name, built when first read."""
+
+    def __get__(self, obj: Any, owner: type[SubscriptableBaseModel]) -> dict[str, FieldInfo]:
+        fields: dict[str, FieldInfo] | None = owner.__dict__.get("_model_fields")
+        if fields is None:
+            hints: dict[str, Any] = {}
+            for klass in reversed(owner.__mro__):
+                hints.update(vars(klass).get("__annotations__", {}))
+            fields = {
+                name: FieldInfo(str(hints[name]), owner._defaults.get(name),
+                                key if key != name else None)
+                for name, key in owner._fields
+            }
+            owner._model_fields = fields
+        return fields
 
 
 class SubscriptableBaseModel:
@@ -113,33 +269,52 @@ class SubscriptableBaseModel:
 
     Fields the class does not know are kept and readable both ways; a known field that is
     absent reads as ``None`` (``r.thinking``) but ``r["thinking"]`` raises ``KeyError``.
+    The pydantic methods the SDK's models have work too: ``model_dump``, ``model_dump_json``,
+    ``model_copy``, ``model_validate``, ``model_fields``; ``dict(r)`` has every declared field.
     """
 
     __slots__ = ("_data",)
     _data: dict[str, Any]
 
-    #: Nested fields wrapped on access: name -> wrapper.
+    #: Nested fields converted on access: JSON key -> converter.
     _nested: ClassVar[dict[str, _Wrap]] = {}
     #: Attribute names that differ from the JSON key: attribute -> key.
     _aliases: ClassVar[dict[str, str]] = {}
+    #: Defaults other than None (the SDK's), for ``model_dump``.
+    _defaults: ClassVar[dict[str, Any]] = {}
+    #: Declared fields the SDK's model lacks: dumped and iterated only when present, as unknown
+    #: fields are, so a dump of what the SDK knows has the SDK's keys.
+    _added: ClassVar[frozenset[str]] = frozenset()
+    #: Declared fields in pydantic's order, base classes first: (name, JSON key).
+    _fields: ClassVar[tuple[tuple[str, str], ...]] = ()
     _known: ClassVar[frozenset[str]] = frozenset()
+    _keys: ClassVar[frozenset[str]] = frozenset()
+    _model_fields: ClassVar[dict[str, FieldInfo] | None] = None
+
+    model_fields: ClassVar[_ModelFields] = _ModelFields()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        known: set[str] = set()
-        for klass in cls.__mro__:
+        fields: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
             for name, annotation in vars(klass).get("__annotations__", {}).items():
                 if not name.startswith("_") and not str(annotation).startswith("ClassVar"):
-                    known.add(name)
+                    fields[name] = cls._aliases.get(name, name)
                     if klass is cls and name not in vars(cls):
-                        setattr(cls, name, _Field(cls._aliases.get(name, name)))
-        cls._known = frozenset(known)
+                        setattr(cls, name, _Field(fields[name]))
+        cls._fields = tuple(fields.items())
+        cls._known = frozenset(fields)
+        cls._keys = frozenset(fields.values())
 
-    def __init__(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
-        merged: dict[str, Any] = dict(data) if data is not None else {}
+    def __init__(
+        self, data: Mapping[str, Any] | SubscriptableBaseModel | None = None, /, **fields: Any
+    ) -> None:
+        if isinstance(data, SubscriptableBaseModel):
+            data = data._data
+        merged = {k: _copy(v) for k, v in data.items()} if data is not None else {}
         for name, value in fields.items():
             if value is not None:
-                merged[self._aliases.get(name, name)] = value
+                merged[self._aliases.get(name, name)] = _copy(value)
         object.__setattr__(self, "_data", merged)
 
     @classmethod
@@ -166,8 +341,7 @@ class SubscriptableBaseModel:
             if name in self._known or key in self._known:
                 return None
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        wrap = self._nested.get(key)
-        return wrap(value) if wrap is not None else value
+        return _read(self, key, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._data[self._aliases.get(name, name)] = value
@@ -177,9 +351,7 @@ class SubscriptableBaseModel:
 
     def __getitem__(self, key: str) -> Any:
         key = self._aliases.get(key, key)
-        value = self._data[key]
-        wrap = self._nested.get(key)
-        return wrap(value) if wrap is not None else value
+        return _read(self, key, self._data[key])
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data[self._aliases.get(key, key)] = value
@@ -188,9 +360,16 @@ class SubscriptableBaseModel:
         return isinstance(key, str) and bool(self._aliases.get(key, key) in self._data)
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        """Yield ``(key, value)`` pairs, as pydantic models do."""
-        for key in self._data:
-            yield key, self[key]
+        """Yield ``(field, value)`` pairs as pydantic does: every declared field, None when
+        absent, then the unknown fields."""
+        data = self._data
+        for name, key in self._fields:
+            value = data.get(key)
+            if value is None and name in self._added and key not in data:
+                continue
+            yield name, None if value is None else _read(self, key, value)
+        for key in [k for k in data if k not in self._keys]:
+            yield key, data[key]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SubscriptableBaseModel):
@@ -211,27 +390,112 @@ class SubscriptableBaseModel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_data", state)
 
+    def __copy__(self: _T) -> _T:
+        return self.model_copy()
+
     def get(self, key: str, default: Any = None) -> Any:
         """Return the field's value, or ``default`` when it is absent."""
         return self[key] if key in self else default  # noqa: SIM401
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a deep copy as plain JSON-compatible data."""
+        """Return a deep copy as plain JSON-compatible data, as the server sent it."""
         result: dict[str, Any] = _to_json(self._data)
         return result
 
-    def model_dump(self, **_: Any) -> dict[str, Any]:
-        """Return ``to_dict()``; for code written for the official SDK's pydantic models."""
-        return self.to_dict()
+    @property
+    def model_fields_set(self) -> set[str]:
+        """Return the names of the declared fields that are present."""
+        data = self._data
+        return {name for name, key in self._fields if key in data}
 
-    def model_dump_json(self, **_: Any) -> str:
-        """Return the object as a JSON string."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] | str = "python",
+        include: IncEx | None = None,
+        exclude: IncEx | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        exclude_computed_fields: bool = False,
+        round_trip: bool = False,
+        warnings: bool | Literal["none", "warn", "error"] = True,
+        fallback: Callable[[Any], Any] | None = None,
+        serialize_as_any: bool = False,
+        polymorphic_serialization: bool | None = None,
+    ) -> dict[str, Any]:
+        """Return the object as the SDK's pydantic ``model_dump`` does (see the module doc).
+
+        ``context``, ``exclude_computed_fields``, ``round_trip``, ``warnings``,
+        ``serialize_as_any`` and ``polymorphic_serialization`` are accepted and change nothing:
+        these models have no computed fields, validators or subclassed fields.
+        """
+        if mode not in ("python", "json"):
+            raise ValueError(f"mode must be 'python' or 'json', not {mode!r}")
+        dump = _Dump(mode == "json", bool(by_alias), exclude_unset, exclude_defaults,
+                     exclude_none, fallback)
+        result: dict[str, Any] = dump.model(self, _norm(include), _norm(exclude))
+        return result
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        ensure_ascii: bool = False,
+        include: IncEx | None = None,
+        exclude: IncEx | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        exclude_computed_fields: bool = False,
+        round_trip: bool = False,
+        warnings: bool | Literal["none", "warn", "error"] = True,
+        fallback: Callable[[Any], Any] | None = None,
+        serialize_as_any: bool = False,
+        polymorphic_serialization: bool | None = None,
+    ) -> str:
+        """Return ``model_dump(mode="json")`` as JSON: compact, or indented by ``indent``."""
+        data = self.model_dump(
+            mode="json", include=include, exclude=exclude, by_alias=by_alias,
+            exclude_unset=exclude_unset, exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none, fallback=fallback,
+        )
+        separators = (",", ":") if indent is None else (",", ": ")
+        return json.dumps(data, ensure_ascii=ensure_ascii, indent=indent, separators=separators)
+
+    def model_copy(self: _T, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _T:
+        """Return a copy sharing nested objects, or copying them with ``deep=True``.
+
+        ``update`` sets fields by name on the copy, unchecked, as pydantic does.
+        """
+        for key in self._nested:  # shared nested objects, as in pydantic, not two wrappers
+            if key in self._data:
+                _read(self, key, self._data[key])
+        if deep:
+            import copy
+
+            data = copy.deepcopy(self._data)
+        else:
+            data = dict(self._data)
+        for name, value in (update or {}).items():
+            data[self._aliases.get(name, name)] = value
+        obj = _new(type(self))
+        _set_data(obj, data)
+        return obj
 
     @classmethod
-    def model_validate(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    def model_validate(cls: type[_T], data: Mapping[str, Any] | SubscriptableBaseModel) -> _T:
         """Build from a mapping (pydantic-compatible spelling)."""
         return cls(data)
+
+    @classmethod
+    def model_validate_json(cls: type[_T], data: str | bytes | bytearray) -> _T:
+        """Build from a JSON object's text."""
+        return cls(json.loads(data))
 
 
 _new = object.__new__
@@ -243,23 +507,177 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else f"{text[:70]}...({len(text)} chars)"
 
 
+# model_dump ------------------------------------------------------------------------------------
+
+
+def _norm(spec: Any) -> Any:
+    """Return an include/exclude spec as None, True (the whole value) or a dict of sub-specs."""
+    if spec is None:
+        return None
+    if isinstance(spec, Mapping):
+        return spec
+    if isinstance(spec, (AbstractSet, list, tuple)):
+        return dict.fromkeys(spec, True)
+    return True
+
+
+def _merge(a: Any, b: Any) -> Any:
+    """Merge two specs for one item (its ``"__all__"`` one and its own), as pydantic does."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    a, b = _norm(a), _norm(b)
+    if a is True or b is True:
+        return True
+    return {k: _merge(a.get(k), b.get(k)) for k in [*a, *(k for k in b if k not in a)]}
+
+
+def _item_spec(spec: Any, index: int, size: int) -> Any:
+    if spec is None:
+        return None
+    return _merge(spec.get("__all__"), spec.get(index, spec.get(index - size)))
+
+
+def _iso(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class _Dump:
+    """The options of one ``model_dump`` call, and the walk over the value."""
+
+    __slots__ = ("by_alias", "fallback", "json", "none", "skip_defaults", "unset")
+
+    def __init__(self, json: bool, by_alias: bool, unset: bool, skip_defaults: bool,
+                 none: bool, fallback: Callable[[Any], Any] | None) -> None:
+        self.json = json
+        self.by_alias = by_alias
+        self.unset = unset
+        self.skip_defaults = skip_defaults
+        self.none = none
+        self.fallback = fallback
+
+    def model(self, obj: SubscriptableBaseModel, include: Any, exclude: Any) -> Any:
+        if isinstance(obj, Image):
+            return encode_image(obj)  # the SDK's Image serializes to its base64 text
+        if include is True:
+            include = None
+        if exclude is True:
+            return {}
+        data = obj._data
+        defaults = obj._defaults
+        unknown = [(key, key) for key in data if key not in obj._keys]
+        out: dict[str, Any] = {}
+        for name, key in (*obj._fields, *unknown):
+            if include is not None and name not in include:
+                continue
+            sub_exclude = _norm(exclude.get(name)) if exclude is not None else None
+            if sub_exclude is True:
+                continue
+            value = data.get(key, _MISSING)
+            if value is _MISSING:
+                if self.unset or name in obj._added:
+                    continue
+                value = defaults.get(name)
+            elif value is not None and not (self.json and type(value) in _SCALARS):
+                # In JSON mode a scalar is dumped as sent: a timestamp keeps its digits.
+                value = _read(obj, key, value)
+            if value is None and self.none:
+                continue
+            if self.skip_defaults and name in obj._known and value == defaults.get(name):
+                continue
+            sub_include = None if include is None else _norm(include[name])
+            out[key if self.by_alias else name] = self.value(value, sub_include, sub_exclude)
+        return out
+
+    def value(self, value: Any, include: Any, exclude: Any) -> Any:
+        kind = type(value)
+        if kind in _SCALARS or value is None:
+            return value
+        if include is True:
+            include = None
+        if isinstance(value, SubscriptableBaseModel):
+            return self.model(value, include, exclude)
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                if include is not None and key not in include:
+                    continue
+                sub_exclude = _norm(exclude.get(key)) if exclude is not None else None
+                if sub_exclude is True:
+                    continue
+                sub_include = None if include is None else _norm(include[key])
+                out[key] = self.value(item, sub_include, sub_exclude)
+            return out
+        if kind is list or kind is tuple:
+            items = []
+            size = len(value)
+            for index, item in enumerate(value):
+                sub_include = _item_spec(include, index, size)
+                if include is not None and sub_include is None:
+                    continue
+                sub_exclude = _norm(_item_spec(exclude, index, size))
+                if sub_exclude is True:
+                    continue
+                items.append(self.value(item, _norm(sub_include), sub_exclude))
+            return tuple(items) if kind is tuple and not self.json else items
+        if isinstance(value, datetime):
+            return _iso(value) if self.json else value
+        if kind is ByteSize:
+            return int(value)  # pydantic dumps ByteSize as a plain int
+        if self.json:
+            if isinstance(value, (bytes, bytearray)):
+                return base64.b64encode(value).decode("ascii")
+            if isinstance(value, Path):
+                return str(value)
+            if self.fallback is not None:
+                return self.fallback(value)
+        return value
+
+
+_SCALARS = frozenset({str, int, float, bool})
+
+
 # Requests ------------------------------------------------------------------------------------
 
 
 class Image(SubscriptableBaseModel):
-    """An image given as a path, raw bytes or a base64 string."""
+    """An image given as a path, raw bytes or a base64 string.
+
+    ``model_dump()`` returns the image's base64 text, as the SDK's serializer does.
+    """
 
     __slots__ = ()
     value: str | bytes | Path
 
-    def __init__(self, value: str | bytes | Path | None = None, /, **fields: Any) -> None:
+    def __init__(
+        self, value: str | bytes | Path | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> None:
+        if isinstance(value, (Mapping, SubscriptableBaseModel)):  # model_validate({"value": ...})
+            super().__init__(value, **fields)
+            return
         if value is not None:
             fields["value"] = value
         super().__init__(**fields)
 
 
 class Options(SubscriptableBaseModel):
-    """Model options; keys Ollama does not know are passed through unchanged."""
+    """Model options; keys Ollama does not know are passed through unchanged.
+
+    Building one converts the declared fields to their types as the SDK's pydantic model does
+    (lax mode), so values read from text work, and raises ``RequestError`` naming a field whose
+    value does not convert:
+
+    ============================================  ========================================
+    ``Options(num_ctx="2048", temperature="0.2")``  ``num_ctx=2048, temperature=0.2``
+    ``Options(num_ctx=2048.0, numa="true")``        ``num_ctx=2048, numa=True``
+    ``Options(num_ctx=2048.5)``                     ``RequestError`` (not a whole number)
+    ============================================  ========================================
+
+    As in the SDK, a plain dict passed as ``options=`` is sent as it is, and setting a field
+    on an existing object does not convert it.
+    """
 
     __slots__ = ()
     # Load time.
@@ -296,6 +714,91 @@ class Options(SubscriptableBaseModel):
     mirostat_eta: float | None
     penalize_newline: bool | None
     stop: Sequence[str] | None
+    _added: ClassVar[frozenset[str]] = frozenset({"draft_num_predict", "min_p"})
+
+    def __init__(
+        self, data: Mapping[str, Any] | SubscriptableBaseModel | None = None, /, **fields: Any
+    ) -> None:
+        super().__init__(data, **fields)
+        values = self._data
+        for name, value in values.items():
+            rule = _OPTION_RULES.get(name)
+            if rule is not None and value is not None:
+                convert, expected = rule
+                try:
+                    values[name] = convert(value)
+                except (ValueError, TypeError):
+                    raise RequestError(
+                        f"Options {name}={value!r} is not {expected}"
+                    ) from None
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0*)?", re.ASCII)
+_TRUE_TEXT = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE_TEXT = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _as_int(value: Any) -> int:
+    """Convert as pydantic's lax ``int``: 2048.0 and "2048" yes, 2048.5 and "2e3" no."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise ValueError(value)
+    text = _text(value).strip()
+    if _INT_TEXT.fullmatch(text) is None:
+        raise ValueError(value)
+    return int(text.partition(".")[0])
+
+
+def _as_float(value: Any) -> float:
+    """Convert as pydantic's lax ``float``: ints, bools and numeric text."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(_text(value).strip())
+
+
+def _as_bool(value: Any) -> bool:
+    """Convert as pydantic's lax ``bool``: 0 and 1, and "true", "no", "on", "f" and the like."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, (str, bytes, bytearray)):
+        text = _text(value).lower()
+        if text in _TRUE_TEXT:
+            return True
+        if text in _FALSE_TEXT:
+            return False
+    raise ValueError(value)
+
+
+def _as_strings(value: Any) -> Sequence[str]:
+    """Convert as pydantic's ``Sequence[str]``: a list or tuple of text, not one string."""
+    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Sequence):
+        raise ValueError(value)
+    items = [_text(item) for item in value]
+    return tuple(items) if isinstance(value, tuple) else items
+
+
+_OPTION_RULES: dict[str, tuple[Callable[[Any], Any], str]] = {}
+_RULE_BY_HINT: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "int | None": (_as_int, "an integer: pass a whole number such as 2048"),
+    "float | None": (_as_float, "a number: pass one such as 0.7"),
+    "bool | None": (_as_bool, "a boolean: pass True or False"),
+    "Sequence[str] | None": (_as_strings, "a list of strings: pass one such as ['\\n']"),
+}
+for _name, _ in Options._fields:
+    _OPTION_RULES[_name] = _RULE_BY_HINT[str(Options.__annotations__[_name])]
 
 
 class Tool(SubscriptableBaseModel):
@@ -335,6 +838,7 @@ class Tool(SubscriptableBaseModel):
 
     type: str | None
     function: Tool.Function | None
+    _defaults: ClassVar[dict[str, Any]] = {"type": "function"}
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
         super().__init__(data, **fields)
@@ -342,11 +846,7 @@ class Tool(SubscriptableBaseModel):
 
 
 Tool.Function.Parameters._nested = {
-    "properties": lambda v: (
-        {k: Tool.Function.Parameters.Property._coerce(p) for k, p in v.items()}
-        if isinstance(v, dict)
-        else v
-    )
+    "properties": _each_value(Tool.Function.Parameters.Property._coerce)
 }
 Tool.Function._nested = {"parameters": Tool.Function.Parameters._coerce}
 Tool._nested = {"function": Tool.Function._coerce}
@@ -384,6 +884,9 @@ class Message(SubscriptableBaseModel):
 
 Message.ToolCall._nested = {"function": Message.ToolCall.Function._coerce}
 Message._nested = {"tool_calls": _each(Message.ToolCall._coerce)}
+Message.ToolCall.Function._added = frozenset({"index"})
+Message.ToolCall._added = frozenset({"id"})
+Message._added = frozenset({"tool_call_id"})
 
 
 # Responses -----------------------------------------------------------------------------------
@@ -406,6 +909,7 @@ class Logprob(TokenLogprob):
 
 
 Logprob._nested = {"top_logprobs": _each(TokenLogprob._coerce)}
+TokenLogprob._added = Logprob._added = frozenset({"bytes"})
 
 _NS = 1e9
 
@@ -506,6 +1010,7 @@ class ChatResponse(BaseGenerateResponse):
 _logprobs = _each(Logprob._coerce)
 GenerateResponse._nested = {"logprobs": _logprobs, "tool_calls": _each(Message.ToolCall._coerce)}
 ChatResponse._nested = {"message": Message._coerce, "logprobs": _logprobs}
+GenerateResponse._added = frozenset({"tool_calls"})
 
 
 class EmbedResponse(BaseGenerateResponse):
@@ -563,7 +1068,7 @@ class ListResponse(SubscriptableBaseModel):
         model: str | None
         modified_at: datetime | None
         digest: str | None
-        size: int | None
+        size: ByteSize | None
         details: ModelDetails | None
 
     models: Sequence[ListResponse.Model]
@@ -578,23 +1083,27 @@ class ProcessResponse(SubscriptableBaseModel):
         """A loaded model."""
 
         __slots__ = ()
-        name: str | None
         model: str | None
+        name: str | None
         digest: str | None
         expires_at: datetime | None
-        size: int | None
-        size_vram: int | None
+        size: ByteSize | None
+        size_vram: ByteSize | None
         details: ModelDetails | None
         context_length: int | None
 
     models: Sequence[ProcessResponse.Model]
 
 
-_model_fields: dict[str, _Wrap] = {"details": ModelDetails._coerce, "modified_at": parse_datetime,
-                 "expires_at": parse_datetime}
-ListResponse.Model._nested = _model_fields
-ProcessResponse.Model._nested = _model_fields
+ListResponse.Model._nested = {
+    "details": ModelDetails._coerce, "modified_at": parse_datetime, "size": _byte_size,
+}
+ProcessResponse.Model._nested = {
+    "details": ModelDetails._coerce, "expires_at": parse_datetime, "size": _byte_size,
+    "size_vram": _byte_size,
+}
 ListResponse._nested = {"models": _each(ListResponse.Model._coerce)}
+ListResponse.Model._added = frozenset({"name"})
 ProcessResponse._nested = {"models": _each(ProcessResponse.Model._coerce)}
 
 
@@ -623,6 +1132,7 @@ _show_fields: dict[str, _Wrap] = {
     "messages": _each(Message._coerce),
 }
 ShowResponse._nested = _show_fields
+ShowResponse._added = frozenset({"messages", "projector_info", "system", "tensors"})
 
 
 class VersionResponse(SubscriptableBaseModel):
@@ -630,6 +1140,34 @@ class VersionResponse(SubscriptableBaseModel):
 
     __slots__ = ()
     version: str | None
+
+
+class WebSearchResponse(SubscriptableBaseModel):
+    """Results of a web search on ollama.com (``web_search``)."""
+
+    __slots__ = ()
+
+    class Result(SubscriptableBaseModel):
+        """One page found: its title, URL and the text that matched."""
+
+        __slots__ = ()
+        content: str | None
+        title: str | None
+        url: str | None
+
+    results: list[WebSearchResponse.Result] | None
+
+
+WebSearchResponse._nested = {"results": _each(WebSearchResponse.Result._coerce)}
+
+
+class WebFetchResponse(SubscriptableBaseModel):
+    """A web page fetched by ollama.com (``web_fetch``): its title, text and links."""
+
+    __slots__ = ()
+    title: str | None
+    content: str | None
+    links: list[str] | None
 
 
 # Image encoding --------------------------------------------------------------------------------
