@@ -10,14 +10,17 @@ import pytest
 
 import ollama_wire
 
+#: The official SDK's ``__all__`` (0.6.3 adds ``systemone`` and its 12 ``SystemOne*`` types,
+#: for a ``/v1/systemone`` that Ollama's API does not have; they are left out).
 SDK_EXPORTS = [
-    "ChatResponse", "Client", "EmbedResponse", "EmbeddingsResponse", "GenerateResponse",
-    "Image", "ListResponse", "Message", "Options", "ProcessResponse", "ProgressResponse",
-    "RequestError", "ResponseError", "ShowResponse", "StatusResponse", "Tool",
+    "AsyncClient", "ChatResponse", "Client", "EmbedResponse", "EmbeddingsResponse",
+    "GenerateResponse", "Image", "ListResponse", "Message", "Options", "ProcessResponse",
+    "ProgressResponse", "RequestError", "ResponseError", "ShowResponse", "StatusResponse", "Tool",
+    "WebFetchResponse", "WebSearchResponse",
 ]
 SDK_FUNCTIONS = [
     "chat", "copy", "create", "delete", "embed", "embeddings", "generate", "list", "ps",
-    "pull", "push", "show",
+    "pull", "push", "show", "web_fetch", "web_search",
 ]
 
 

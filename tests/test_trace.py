@@ -10,9 +10,11 @@ from ollama_wire import _trace
 
 
 def test_redact_headers() -> None:
-    headers = {"Authorization": "Bearer x", "Cookie": "c", "X-Api-Key": "k", "Accept": "a"}
+    headers = {"Authorization": "Bearer x", "Cookie": "c", "X-Api-Key": "k", "Accept": "a",
+               "Set-Cookie": "session=s"}
     assert _trace.redact_headers(headers) == {
         "Authorization": "***", "Cookie": "***", "X-Api-Key": "***", "Accept": "a",
+        "Set-Cookie": "***",
     }
 
 

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
         SubscriptableBaseModel,
         Tool,
         VersionResponse,
+        WebFetchResponse,
+        WebSearchResponse,
     )
 
 __all__ = [
@@ -104,6 +106,8 @@ __all__ = [
     "ToolLoopError",
     "ToolRun",
     "VersionResponse",
+    "WebFetchResponse",
+    "WebSearchResponse",
     "__version__",
     "chat",
     "copy",
@@ -121,12 +125,14 @@ __all__ = [
     "tool_from_function",
     "unload",
     "version",
+    "web_fetch",
+    "web_search",
 ]
 
 #: Module-level functions: each calls the same-named method of the default client.
 _FUNCTIONS = frozenset({
     "chat", "copy", "create", "create_blob", "delete", "embed", "embeddings", "generate",
-    "list", "ps", "pull", "push", "show", "unload", "version",
+    "list", "ps", "pull", "push", "show", "unload", "version", "web_fetch", "web_search",
 })
 #: Public classes, imported from their module on first access so that importing the package
 #: stays cheap.
@@ -149,7 +155,8 @@ _HOMES = {
             "ChatResponse", "EmbedResponse", "EmbeddingsResponse", "GenerateResponse",
             "Image", "ListResponse", "Message", "ModelDetails", "Options",
             "ProcessResponse", "ProgressResponse", "ShowResponse", "StatusResponse",
-            "SubscriptableBaseModel", "Tool", "VersionResponse",
+            "SubscriptableBaseModel", "Tool", "VersionResponse", "WebFetchResponse",
+            "WebSearchResponse",
         ),
         "_types",
     ),
@@ -221,6 +228,8 @@ if TYPE_CHECKING:
     show = _typed.show
     unload = _typed.unload
     version = _typed.version
+    web_fetch = _typed.web_fetch
+    web_search = _typed.web_search
 else:
     for _name in _FUNCTIONS:
         globals()[_name] = _forward(_name)

@@ -31,6 +31,7 @@ import httpx
 
 from ollama_wire._http11 import (
     ONE_WRITE_LIMIT,
+    READ_SIZE,
     ConnectFailed,
     ConnectTimedOut,
     Framing,
@@ -50,12 +51,20 @@ from ollama_wire._protocol import DEFAULT_POOL_SIZE
 __all__ = ["AioPool", "AioResponse"]
 
 
-class _Connection(asyncio.Protocol):
-    """One connection: what arrives is kept until read; each wait is timed by one timer."""
+class _Connection(asyncio.BufferedProtocol):
+    """One connection: what arrives is kept until read; each wait is timed by one timer.
+
+    The socket is read into this connection's own buffer, ``READ_SIZE`` bytes at most, as
+    the sync transport reads, and only the bytes received are copied out. A plain
+    `asyncio.Protocol` is given a new 256 KiB block per read, cut down to what arrived:
+    where glibc's malloc takes such blocks from the system, each read of a large body maps
+    fresh memory and pays a page fault for every 4 KiB of it.
+    """
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
+        self._buffer = memoryview(bytearray(READ_SIZE))
         self._received: list[bytes] = []
         self._ended = False  # the server closed its side (or the connection is gone)
         self._error: BaseException | None = None
@@ -84,8 +93,11 @@ class _Connection(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def data_received(self, data: bytes) -> None:
-        self._received.append(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._received.append(self._buffer[:nbytes].tobytes())
         self._wake(self._waiter)
 
     def eof_received(self) -> bool:
@@ -95,6 +107,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ended = True
+        self._transport = None  # done with: asyncio's transports fail if aborted now
         if exc is not None and self._error is None:
             self._error = exc
         self._wake(self._waiter)

@@ -25,9 +25,10 @@ from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
 from ollama_wire._http11 import ConnectFailed, ConnectTimedOut, origin
 from ollama_wire._protocol import Call, StreamDecoder, TimeoutLike
+from ollama_wire._retry import DEFAULT_MAX_RETRIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import httpx
 
@@ -164,14 +165,25 @@ class _Transport:
     the connections are closed while their loop still runs.
     """
 
-    __slots__ = ("closed", "http", "keeper", "pool")
+    __slots__ = ("_elsewhere", "closed", "http", "keeper", "pool")
 
     def __init__(self, http: httpx.AsyncClient, pool: AioPool | None) -> None:
         self.http = http
         #: The client's own connections, for the calls httpx would add nothing to.
         self.pool = pool
+        self._elsewhere: httpx.AsyncClient | None = None
         self.closed = False
         self.keeper = self._keep()
+
+    def elsewhere(self, client: AsyncClient) -> httpx.AsyncClient:
+        """Return the httpx client for calls to another server than the client's host.
+
+        ollama.com's web API gets httpx's defaults for TLS and the environment's proxies:
+        the settings made for the client's host (``verify=`` above all) are not its own.
+        """
+        if self._elsewhere is None:
+            self._elsewhere = client._make_http(elsewhere=True)
+        return self._elsewhere
 
     async def _keep(self) -> AsyncGenerator[None, None]:
         try:
@@ -182,6 +194,8 @@ class _Transport:
                 if self.pool is not None:
                     self.pool.close()
                 await self.http.aclose()
+                if self._elsewhere is not None:
+                    await self._elsewhere.aclose()
 
     def drop(self) -> None:
         """Let go of a transport whose loop was closed without closing async generators.
@@ -203,6 +217,7 @@ class AsyncClient(
         AsyncStream[R.ProgressResponse], Result[R.EmbedResponse], Result[R.EmbeddingsResponse],
         Result[R.ListResponse], Result[R.ShowResponse], Result[R.ProcessResponse],
         Result[R.StatusResponse], Result[R.VersionResponse], Result[str],
+        Result[R.WebSearchResponse], Result[R.WebFetchResponse],
     ]
 ):
     """An async Ollama client on httpx; a drop-in for ``ollama.AsyncClient``.
@@ -231,17 +246,48 @@ class AsyncClient(
     as many as the calls at once need, never waiting for a free one (like `Client`); up to
     ``DEFAULT_POOL_SIZE`` idle ones are kept.
 
+    httpx's own client options (``auth=``, ``transport=``, ``proxy=``, ``limits=``,
+    ``event_hooks=``, ...) go to each event loop's ``httpx.AsyncClient``, as the official
+    SDK passes them; a client given any sends every call through httpx.
+
     Needs httpx: ``pip install 'ollama-wire[async]'``.
     """
 
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: TimeoutLike = P.UNSET,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str | None] | None = None,
+        trace: bool | None = None,
+        max_line_size: int = P.DEFAULT_MAX_LINE_SIZE,
+        verify: bool | str | os.PathLike[str] = True,
+        follow_redirects: bool = True,
+        **httpx_options: Any,
+    ) -> None:
+        #: Options for each ``httpx.AsyncClient``, checked when the client is made.
+        self._httpx_options = httpx_options
+        super().__init__(host, timeout=timeout, max_retries=max_retries, headers=headers,
+                         trace=trace, max_line_size=max_line_size, verify=verify,
+                         follow_redirects=follow_redirects)
+
     def _setup_transport(self) -> None:
         try:
-            import httpx  # noqa: F401  (fail now, not at the first call)
+            import httpx  # fail now, not at the first call
         except ImportError:
             raise ImportError(
                 f"AsyncClient needs httpx, which is not installed: {INSTALL_HINT}",
                 name="httpx",
             ) from None
+        import inspect
+
+        known = inspect.signature(httpx.AsyncClient).parameters
+        ours = {"base_url", "timeout", "headers", "verify", "follow_redirects"}
+        unknown = [name for name in self._httpx_options if name not in known or name in ours]
+        if unknown:
+            raise TypeError(f"AsyncClient() got {', '.join(map(repr, unknown))}, which is "
+                            "neither its own setting nor an httpx.AsyncClient option it passes on")
         self._transports: dict[asyncio.AbstractEventLoop, _Transport] = {}
         self._tls: ssl.SSLContext | None = None
 
@@ -329,8 +375,9 @@ class AsyncClient(
         """Send the request and return its `Head`, or the `Failure` that stopped it."""
         call = exchange.call
         transport = await self._transport()
-        http = transport.http
-        if transport.pool is not None and call.upload is None and not http.cookies:
+        http = transport.http if call.origin is None else transport.elsewhere(self)
+        if (transport.pool is not None and call.origin is None and call.upload is None
+                and not http.cookies):
             try:
                 head = await self._open_direct(transport.pool, http, exchange, limits)
             except Exception as exc:
@@ -369,7 +416,8 @@ class AsyncClient(
         call = exchange.call
         response = await pool.send(call.method, self._prefix + call.path, exchange.data, limits)
         headers = response.headers
-        redirect = 300 <= response.status < 400 and "location" in headers
+        redirect = self._follow_redirects and 300 <= response.status < 400 and (
+            "location" in headers)
         if not redirect and "set-cookie" not in headers and (
             headers.get("content-encoding", "").strip().lower() in ("", "identity")
         ):
@@ -416,6 +464,8 @@ class AsyncClient(
 
         base = self._base
         route: Any = getattr(http, "_transport_for_url", None)
+        if self._httpx_options:  # the user's transport, auth or hooks: all through httpx
+            return None
         if not (base.startswith("http://") and base.isascii() and route is not None
                 and route(httpx.URL(base)) is getattr(http, "_transport", None)):
             return None
@@ -428,15 +478,22 @@ class AsyncClient(
                       for name, value in ours.items())
         return AioPool(host, port, fields)
 
-    def _make_http(self) -> httpx.AsyncClient:
-        """Make the httpx client of one loop (proxies from the environment, as httpx reads them)."""
+    def _make_http(self, elsewhere: bool = False) -> httpx.AsyncClient:
+        """Make the httpx client of one loop (proxies from the environment, as httpx reads them).
+
+        ``elsewhere``: for another server than the client's host, with httpx's own TLS
+        defaults and none of the options given for the host.
+        """
         import httpx
 
+        timeout = _timeout(self._timeout)
+        if elsewhere:
+            return httpx.AsyncClient(timeout=timeout, follow_redirects=self._follow_redirects)
         limits = httpx.Limits(max_connections=None,
                               max_keepalive_connections=P.DEFAULT_POOL_SIZE)
-        # Redirects are followed, as requests and the official SDK do.
-        return httpx.AsyncClient(limits=limits, verify=self._tls_context(),
-                                 timeout=_timeout(self._timeout), follow_redirects=True)
+        options = {"limits": limits, **self._httpx_options}
+        return httpx.AsyncClient(verify=self._tls_context(), timeout=timeout,
+                                 follow_redirects=self._follow_redirects, **options)
 
     def _tls_context(self) -> ssl.SSLContext | bool:
         """Return the TLS settings for httpx, made once: loading CA bundles takes ~50 ms.

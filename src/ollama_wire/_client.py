@@ -17,7 +17,13 @@ from ollama_wire import _errors as E
 from ollama_wire import _protocol as P
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
-from ollama_wire._http11 import ConnectFailed, ConnectTimedOut, origin
+from ollama_wire._http11 import (
+    BODY_CUT,
+    ConnectFailed,
+    ConnectTimedOut,
+    RemoteProtocolError,
+    origin,
+)
 from ollama_wire._protocol import (
     DEFAULT_MAX_LINE_SIZE,
     DEFAULT_POOL_SIZE,
@@ -41,6 +47,8 @@ from ollama_wire._types import (
     ShowResponse,
     StatusResponse,
     VersionResponse,
+    WebFetchResponse,
+    WebSearchResponse,
 )
 
 if TYPE_CHECKING:
@@ -132,6 +140,7 @@ class Client(
         ChatResponse, Stream[ChatResponse], GenerateResponse, Stream[GenerateResponse],
         ProgressResponse, Stream[ProgressResponse], EmbedResponse, EmbeddingsResponse,
         ListResponse, ShowResponse, ProcessResponse, StatusResponse, VersionResponse, str,
+        WebSearchResponse, WebFetchResponse,
     ]
 ):
     """A sync Ollama client on requests; a drop-in for ``ollama.Client``.
@@ -209,9 +218,18 @@ class Client(
         session: requests.Session | None = None,
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
         verify: bool | str | os.PathLike[str] = True,
+        follow_redirects: bool = True,
+        **httpx_options: Any,
     ) -> None:
+        if httpx_options:
+            raise TypeError(
+                f"Client() got {', '.join(map(repr, httpx_options))}: the official SDK passes "
+                "such options to httpx, but this Client runs on requests. Pass a "
+                "requests.Session set up as needed (auth, proxies, cert) as session=, or use "
+                "AsyncClient, which takes httpx's options")
         super().__init__(host, timeout=timeout, max_retries=max_retries, headers=headers,
-                         trace=trace, max_line_size=max_line_size, verify=verify)
+                         trace=trace, max_line_size=max_line_size, verify=verify,
+                         follow_redirects=follow_redirects)
         self._own_session = session is None
         self._session = session
         self._made = threading.Lock()
@@ -267,6 +285,7 @@ class Client(
             env = session.merge_environment_settings(self._base, {}, True, None, None)
             self._send_options = {
                 "proxies": env["proxies"], "cert": env["cert"],
+                "allow_redirects": self._follow_redirects,
                 # requests lets the environment's bundle beat ``session.verify``; not ours.
                 "verify": env["verify"] if self._verify is True else self._verify,
             }
@@ -355,6 +374,8 @@ class Client(
                 return self._failure(exc, call, reading=True)
             finally:
                 _close(arg)
+        if call.origin is not None:
+            return self._open_elsewhere(exchange, limits)
         session = self._session
         if call.upload is None and self._transport is not None and (
             session is None or not session.cookies
@@ -380,6 +401,28 @@ class Client(
                 upload.close()
         return Head(response.status_code, response.reason or "", response.headers, response)
 
+    def _open_elsewhere(self, exchange: P.Exchange, limits: Any) -> Any:
+        """Send a call to another server than the client's host (ollama.com's web API).
+
+        It goes as ``Session.request`` would send it, with that server's proxies, netrc and
+        CA bundle: none of the settings worked out for the client's host, ``verify=``
+        included, applies to it.
+        """
+        import requests
+
+        call = exchange.call
+        session = self._requests_session()
+        try:
+            prepared = session.prepare_request(requests.Request(
+                call.method, exchange.url, headers=dict(self._headers), data=exchange.data))
+            # proxies, stream (True here), verify and cert, as ``Session.request`` finds them
+            settings = session.merge_environment_settings(exchange.url, {}, True, None, None)
+            response = session.send(prepared, timeout=limits,
+                                    allow_redirects=self._follow_redirects, **settings)
+        except Exception as exc:
+            return self._failure(exc, call)
+        return Head(response.status_code, response.reason or "", response.headers, response)
+
     def _open_direct(self, exchange: P.Exchange, limits: Any) -> Head:
         """Send on the client's own sockets (`SocketTransport`), as requests would.
 
@@ -392,7 +435,9 @@ class Client(
         transport: Any = self._transport
         response = transport.send(call.method, self._prefix + call.path, exchange.data, limits)
         headers = response.headers
-        handed = "set-cookie" in headers or (300 <= response.status < 400 and "location" in headers)
+        redirect = (self._follow_redirects and 300 <= response.status < 400
+                    and "location" in headers)
+        handed = redirect or "set-cookie" in headers
         if not handed:
             if headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
                 return Head(response.status, response.reason, headers, response.to_urllib3())
@@ -407,8 +452,11 @@ class Client(
         first: requests.Response = adapter.build_response(prepared, raw)
         cookies: Any = requests.cookies  # untyped
         cookies.extract_cookies_to_jar(session.cookies, prepared, raw)
+        if not redirect:
+            return Head(first.status_code, first.reason or "", first.headers, first)
+        sending = {k: v for k, v in self._send_options.items() if k != "allow_redirects"}
         history = list(session.resolve_redirects(first, prepared, stream=True, timeout=limits,
-                                                 **self._send_options))
+                                                 **sending))
         final = history.pop() if history else first
         final.history = [first, *history] if final is not first else []
         return Head(final.status_code, final.reason or "", final.headers, final)
@@ -521,6 +569,9 @@ def _reader(response: Any) -> Callable[[], bytes]:
     def read() -> bytes:
         data: bytes = fp.read1(READ_SIZE)
         if not data:
+            # http.client counts a Content-Length down: bytes still due mean a close cut it.
+            if getattr(fp, "length", None):
+                raise RemoteProtocolError(BODY_CUT)
             raw.release_conn()  # what urllib3 does when it sees the body end
         return data
 
@@ -585,7 +636,9 @@ def _classify_library(exc: BaseException, reading: bool) -> str | None:
     if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):
         return E.CONNECT_TIMED_OUT
     if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError)) or (
-        isinstance(exc, rex.ConnectionError) and _caused_by(exc, u3.ReadTimeoutError)
+        # A write that timed out (the server stopped reading) is "Connection aborted."
+        isinstance(exc, rex.ConnectionError)
+        and _caused_by(exc, (u3.ReadTimeoutError, TimeoutError))
     ):
         return E.READ_TIMED_OUT
     if isinstance(exc, rex.SSLError) or _caused_by(exc, u3.SSLError):
@@ -607,7 +660,9 @@ def _is_requests_error(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("requests", "urllib3"))
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _caused_by(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
     """Look through requests' and urllib3's wrapping for an exception of ``kind``."""
     seen = 0
     todo: list[Any] = [exc]

@@ -59,12 +59,14 @@ Processes = TypeVar("Processes")
 Status = TypeVar("Status")
 Version = TypeVar("Version")
 Digest = TypeVar("Digest")
+WebSearch = TypeVar("WebSearch")
+WebFetch = TypeVar("WebFetch")
 
 
 class Endpoints(
     Generic[
         Chat, ChatStream, Gen, GenStream, Progress, ProgressStream, Embed, Embeddings,
-        Listing, Show, Processes, Status, Version, Digest,
+        Listing, Show, Processes, Status, Version, Digest, WebSearch, WebFetch,
     ]
 ):
     """Every Ollama endpoint as a method, and the settings both clients share.
@@ -83,12 +85,16 @@ class Endpoints(
         trace: bool | None = None,
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
         verify: bool | str | os.PathLike[str] = True,
+        follow_redirects: bool = True,
     ) -> None:
         parsed = parse_host(host or os.environ.get("OLLAMA_HOST"))
         if not isinstance(max_retries, int) or max_retries < 0:
             raise RequestError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if max_line_size < 1:
-            raise RequestError(f"max_line_size must be at least 1, got {max_line_size!r}")
+        if not isinstance(max_line_size, int) or isinstance(max_line_size, bool) or (
+            max_line_size < 1
+        ):
+            raise RequestError(f"max_line_size must be a number of bytes >= 1, "
+                               f"got {max_line_size!r}")
         self._base = parsed.url
         #: The base URL's path, before each call's (a server behind a path prefix), quoted as
         #: a request target: spaces and other bytes a target cannot hold as %XX.
@@ -101,6 +107,9 @@ class Endpoints(
         #: True (the default CA bundles), False (no TLS checks) or a CA bundle path.
         self._verify = check_verify(verify)
         self._trace = trace_enabled(trace)
+        #: Whether redirects are followed (as by the official SDK, by default); a redirect
+        #: not followed is an error.
+        self._follow_redirects = bool(follow_redirects)
         #: The headers every request carries (a client may merge in its transport's own).
         self._headers: Mapping[str, str] = P.client_headers(headers, parsed.auth)
         try:  # a header that could split the request fails here, before anything is sent
@@ -130,15 +139,17 @@ class Endpoints(
 
     def _exchange(self, call: Call[Any]) -> P.Exchange:
         """Start the attempts of ``call``."""
-        return P.Exchange(call, self._base + call.path, self._headers, self._max_retries,
-                          self._trace)
+        return P.Exchange(call, (call.origin or self._base) + call.path, self._headers,
+                          self._max_retries, self._trace)
 
     def _failure(self, exc: BaseException, call: Call[Any], reading: bool = False) -> P.Failure:
         """Turn an exception from the transport into a `Failure` that says what to do next."""
         if isinstance(exc, OllamaError):
             return P.Failure(OTHER, exc)
         kind, reason = self._describe(exc, reading)
-        return P.Failure(kind, transport_error(kind, self._shown, call.path, redact_text(reason)))
+        host = call.origin or self._shown
+        return P.Failure(kind, transport_error(kind, host, call.path, redact_text(reason),
+                                               local=call.origin is None))
 
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
         """Return the kind of a transport exception (an ``_errors`` constant) and its reason."""
@@ -349,3 +360,31 @@ class Endpoints(
     def unload(self, model: str, *, timeout: TimeoutLike = UNSET) -> Gen:
         """Unload a model from memory now (generate with ``keep_alive=0``)."""
         return cast("Gen", self._run(P.unload(model), timeout))
+
+    def web_search(
+        self, query: str, max_results: int = 3, *, timeout: TimeoutLike = UNSET
+    ) -> WebSearch:
+        """Search the web through ollama.com (POST https://ollama.com/api/web_search).
+
+        Needs an ollama.com API key: ``OLLAMA_API_KEY``, or an ``Authorization: Bearer``
+        header; without one, `RequestError` (a ``ValueError``, as in the SDK).
+        """
+        call = P.web_search(query, max_results)
+        self._check_web_key("web search")
+        return cast("WebSearch", self._run(call, timeout))
+
+    def web_fetch(self, url: str, *, timeout: TimeoutLike = UNSET) -> WebFetch:
+        """Fetch a web page through ollama.com (POST https://ollama.com/api/web_fetch).
+
+        Needs an ollama.com API key, as `web_search` does.
+        """
+        call = P.web_fetch(url)
+        self._check_web_key("web fetch")
+        return cast("WebFetch", self._run(call, timeout))
+
+    def _check_web_key(self, what: str) -> None:
+        if not self._headers.get("authorization", "").startswith("Bearer "):
+            raise RequestError(
+                f"Authorization header with Bearer token is required for {what}: set "
+                "OLLAMA_API_KEY to an ollama.com API key, or pass headers={'Authorization': "
+                "'Bearer <key>'}")

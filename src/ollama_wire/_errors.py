@@ -159,9 +159,14 @@ def preview(data: bytes | str, limit: int = SHOWN_BODY_CHARS) -> str:
 
 
 def error_from_status(
-    status: int, body: bytes, reason: str = "", model: str | None = None
+    status: int, body: bytes, reason: str = "", model: str | None = None, pull: bool = True
 ) -> ResponseError:
-    """Map an HTTP error status and body to the matching exception, with a hint."""
+    """Map an HTTP error status and body to the matching exception, with a hint.
+
+    ``model`` is the model the call is about; when the server says it is missing, the hint
+    is to pull it if ``pull`` (a call that uses the model), else to list the models there
+    are (a call that manages one: show, copy, delete, unload).
+    """
     text = body.decode("utf-8", "replace").strip()
     message = text
     try:
@@ -178,10 +183,15 @@ def error_from_status(
         cls = BadRequestError
     elif status == 404:
         cls = NotFoundError
-        if model and "model" in message:
+        if model and "model" in message and pull:
             hint = f"Pull it first: `ollama pull {model}` or ollama_wire.pull({model!r})"
+        elif model and "model" in message:
+            hint = "Check the name: `ollama list` or ollama_wire.list() shows the models there are"
         elif not isinstance(parsed, dict):
             hint = "The server has no such endpoint: check the host URL and its path"
+    elif 300 <= status < 400:
+        hint = ("A redirect that was not followed (the client has follow_redirects=False, "
+                "or the answer names no Location)")
     elif status in (429, 503):
         cls = ServerBusyError
     elif status >= 500:
@@ -200,13 +210,19 @@ INVALID_REQUEST = "invalid request"
 OTHER = "other"
 
 
-def transport_error(failure: str, host: str, path: str, reason: str) -> OllamaError:
+def transport_error(
+    failure: str, host: str, path: str, reason: str, local: bool = True
+) -> OllamaError:
     """Build the exception for a transport failure, with what to do next.
 
     ``host`` is the base URL as shown to users (no password); ``reason`` is the library's
-    own description, already redacted.
+    own description, already redacted. ``local`` is False for ollama.com's web API, which
+    no ``ollama serve`` or OLLAMA_HOST can fix.
     """
     url = host + path
+    if not local and failure in (CONNECT_FAILED, CONNECT_TIMED_OUT):
+        kind = ConnectError if failure == CONNECT_FAILED else ConnectTimeout
+        return kind(f"Could not reach {host}: check the network and any proxy ({reason})")
     if failure == CONNECT_FAILED:
         return ConnectError(
             f"Could not connect to Ollama at {host}: is it running? "

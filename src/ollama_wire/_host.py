@@ -54,6 +54,9 @@ def parse_host(host: str | None) -> Host:
     ``"http://u:p@h"``              ``http://h:80`` with auth ``("u", "p")``
     ==============================  ===================================
     """
+    if host is not None and not isinstance(host, str):
+        raise RequestError(f"host must be a URL string such as 'http://localhost:11434', "
+                           f"not {host!r}")
     raw = _clean(host or "")
     if raw.lower() == "ollama.com":
         return Host("https://ollama.com:443")

@@ -33,9 +33,11 @@ from typing import NamedTuple, Protocol
 from ollama_wire._errors import InvalidResponseError, preview
 
 __all__ = [
+    "BODY_CUT",
     "MAX_HEADERS",
     "MAX_HEAD_SIZE",
     "ONE_WRITE_LIMIT",
+    "READ_SIZE",
     "ChunkedDecoder",
     "ConnectFailed",
     "ConnectTimedOut",
@@ -57,6 +59,10 @@ __all__ = [
     "request_head",
 ]
 
+#: Bytes asked for per read from a socket; a read returns as soon as some bytes arrive.
+READ_SIZE = 64 * 1024
+#: What a connection closed before the end of the response body it was sending is.
+BODY_CUT = "the server closed the connection before the end of the response body"
 #: A response head (status line and headers) longer than this is refused.
 MAX_HEAD_SIZE = 64 * 1024
 #: A response head with more header lines than this is refused.
@@ -438,8 +444,7 @@ def payload_of(framing: Framing, data: bytes) -> bytes:
         return framing.feed(data)
     if isinstance(framing, UntilClose):
         return b""
-    raise RemoteProtocolError(
-        "the server closed the connection before the end of the response body")
+    raise RemoteProtocolError(BODY_CUT)
 
 
 def keeps_alive(head: ResponseHead, connection: bytes = b"") -> bool:

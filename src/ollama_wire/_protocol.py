@@ -57,6 +57,8 @@ from ollama_wire._types import (
     SubscriptableBaseModel,
     Tool,
     VersionResponse,
+    WebFetchResponse,
+    WebSearchResponse,
     _to_json,
     encode_image,
 )
@@ -141,8 +143,8 @@ class Call(Generic[T]):
     would add some 0.8 MiB to every process that makes a client.
     """
 
-    __slots__ = ("body", "empty", "final", "method", "model", "path", "result", "side_effects",
-                 "stream", "upload", "wrap")
+    __slots__ = ("body", "empty", "final", "method", "model", "origin", "path", "pull",
+                 "result", "side_effects", "stream", "upload", "wrap")
 
     def __init__(
         self,
@@ -158,6 +160,8 @@ class Call(Generic[T]):
         empty: Mapping[str, Any] | None = None,
         result: Any = None,
         model: str | None = None,
+        pull: bool = True,
+        origin: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -176,6 +180,11 @@ class Call(Generic[T]):
         self.result = result
         #: The model the call is about, for error hints.
         self.model = model
+        #: Whether pulling a missing ``model`` is the hint (a call that uses the model; not
+        #: one that manages it, as show, copy, delete and unload do).
+        self.pull = pull
+        #: The server to send to when it is not the client's host (ollama.com's web API).
+        self.origin = origin
 
     def __repr__(self) -> str:
         return f"Call({self.method} {self.path}, stream={self.stream})"
@@ -228,8 +237,8 @@ def _unencodable(value: Any, where: str, seen: set[int]) -> tuple[str, str] | No
 
 def parse_body(call: Call[T], status: int, body: bytes, reason: str = "") -> T:
     """Turn a whole response body into the call's result, or raise the matching error."""
-    if status >= 400:
-        raise error_from_status(status, body, reason, call.model)
+    if status >= 300:  # a redirect here was not followed
+        raise error_from_status(status, body, reason, call.model, call.pull)
     if call.result is not None:
         return call.result  # type: ignore[no-any-return]
     if not body or body.isspace():  # not strip(): that copies the body
@@ -238,7 +247,8 @@ def parse_body(call: Call[T], status: int, body: bytes, reason: str = "") -> T:
         raise InvalidResponseError(f"empty response body from {call.path}", status)
     data = _loads(body, status)
     if "error" in data:
-        raise error_from_status(500 if status < 400 else status, body, reason, call.model)
+        raise error_from_status(500 if status < 300 else status, body, reason, call.model,
+                                call.pull)
     return call.wrap(data)
 
 
@@ -588,23 +598,24 @@ class Exchange:
             else:
                 if self.trace:
                     _trace.trace_status(head.status, head.reason, head.headers)
-                if head.status < 400 and call.stream:
+                if head.status < 300 and call.stream:
                     self.value = head.response
                     return
                 yield READ, head.response
                 body = self.result
-                if head.status < 400 and isinstance(body, Failure):
+                if head.status < 300 and isinstance(body, Failure):
                     raise body.error
                 if isinstance(body, Failure):
                     body = b""  # the status says enough
                 if self.trace:
                     _trace.trace_line(body)
-                if head.status < 400:
+                if head.status < 300:
                     self.value = parse_body(call, head.status, body, head.reason)
                     return
                 delay = retrying.delay(status=head.status, headers=head.headers)
                 if delay is None:
-                    raise error_from_status(head.status, body, head.reason, call.model)
+                    raise error_from_status(head.status, body, head.reason, call.model,
+                                            call.pull)
                 reason = f"HTTP {head.status}"
             _trace.log_retry(call.method, call.path, delay, retrying.attempt, self.max_retries,
                              reason)
@@ -631,6 +642,10 @@ def client_headers(
     ``User-Agent`` are forced. ``Authorization`` is, in order: the user's, basic auth from
     the host URL, then ``Bearer $OLLAMA_API_KEY``.
     """
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, (str, type(None))):
+            raise RequestError(f"headers: names and values must be strings (None drops a "
+                               f"header), not {name!r}: {value!r}")
     merged = {k.lower(): v for k, v in (headers or {}).items() if v is not None}
     merged["content-type"] = "application/json"
     merged["accept"] = "application/json"
@@ -649,16 +664,27 @@ def client_headers(
 _GO_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$")
 
 
+#: Longer than a socket can wait (about 292 years); a timeout this long means no limit.
+_FOREVER = 2**63 / 1e9
+
+
 def _seconds(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+        return float(value) if value < _FOREVER else None  # math.inf: no limit
     raise RequestError(f"a timeout must be a positive number of seconds or None, not {value!r}")
 
 
 def check_timeout(value: Any) -> tuple[float | None, float | None] | None:
-    """Check ``timeout=``: seconds for both phases, a (connect, read) pair, or None (no limit)."""
+    """Check ``timeout=``: seconds for both phases, a (connect, read) pair, or None (no limit).
+
+    ``math.inf`` (or any time too long for a socket to wait) is no limit, as None is. An
+    ``httpx.Timeout``, which code written for the official SDK may pass, gives its connect
+    and read limits (its write limit is the read one here, as with requests).
+    """
+    if hasattr(value, "connect") and hasattr(value, "read"):  # httpx.Timeout, not imported
+        return (_seconds(value.connect), _seconds(value.read))
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise RequestError(f"timeout must be seconds or a (connect, read) pair, not {value!r}")
@@ -763,6 +789,29 @@ def convert_images(images: Sequence[ImageLike] | None) -> list[str] | None:
     return out
 
 
+#: A message's fields that are text.
+_MESSAGE_TEXT = ("content", "thinking", "tool_name")
+
+
+def _text(value: Any, what: str) -> Any:
+    """Return ``value`` if it is a string or None; else fail naming ``what``."""
+    if value is not None and not isinstance(value, str):
+        raise RequestError(f"{what} must be a string, not {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def convert_context(context: Sequence[int] | None) -> list[int] | None:
+    """Return ``context=`` (the token numbers an earlier generate returned) as a list."""
+    if context is None:
+        return None
+    if isinstance(context, (str, bytes)) or not isinstance(context, Sequence) or not all(
+        isinstance(token, int) and not isinstance(token, bool) for token in context
+    ):
+        raise RequestError(f"context must be the list of token numbers an earlier generate "
+                           f"returned, not {context!r:.60}")
+    return list(context)
+
+
 def convert_messages(messages: Sequence[MessageLike] | None) -> list[dict[str, Any]]:
     """Return messages as dicts without empty fields, with images encoded."""
     if messages is None:
@@ -780,6 +829,8 @@ def convert_messages(messages: Sequence[MessageLike] | None) -> list[dict[str, A
             raise RequestError(f"messages[{index}] must be a dict or Message, not {message!r}")
         if not isinstance(data.get("role"), str):
             raise RequestError(f"messages[{index}] needs a 'role' string: {message!r}")
+        for key in _MESSAGE_TEXT:
+            _text(data.get(key), f"messages[{index}].{key}")
         item: dict[str, Any] = {}
         for key, value in data.items():
             if not value:
@@ -847,11 +898,11 @@ def generate(
     """Build POST /api/generate."""
     body = _body(
         {"model": _model(model)},
-        prompt=prompt,
-        suffix=suffix,
-        system=system,
-        template=template,
-        context=None if context is None else list(context),
+        prompt=_text(prompt, "prompt"),
+        suffix=_text(suffix, "suffix"),
+        system=_text(system, "system"),
+        template=_text(template, "template"),
+        context=convert_context(context),
         think=convert_think(think),
         logprobs=logprobs,
         top_logprobs=top_logprobs,
@@ -1017,7 +1068,7 @@ def list_models() -> Call[ListResponse]:
 def show(model: str, verbose: bool | None = None) -> Call[ShowResponse]:
     """Build POST /api/show."""
     body = _body({"model": _model(model)}, verbose=verbose)
-    return Call("POST", "/api/show", ShowResponse._wrap, body, model=model)
+    return Call("POST", "/api/show", ShowResponse._wrap, body, model=model, pull=False)
 
 
 def ps() -> Call[ProcessResponse]:
@@ -1033,7 +1084,7 @@ def copy(source: str, destination: str) -> Call[StatusResponse]:
     body = {"source": _model(source, "source"), "destination": _model(destination, "destination")}
     return Call(
         "POST", "/api/copy", StatusResponse._wrap, body, side_effects=True, empty=_SUCCESS,
-        model=source,
+        model=source, pull=False,
     )
 
 
@@ -1041,7 +1092,7 @@ def delete(model: str) -> Call[StatusResponse]:
     """Build DELETE /api/delete."""
     return Call(
         "DELETE", "/api/delete", StatusResponse._wrap, {"model": _model(model)},
-        side_effects=True, empty=_SUCCESS, model=model,
+        side_effects=True, empty=_SUCCESS, model=model, pull=False,
     )
 
 
@@ -1050,7 +1101,29 @@ def version() -> Call[VersionResponse]:
     return Call("GET", "/api/version", VersionResponse._wrap)
 
 
+#: Where ``web_search`` and ``web_fetch`` go, whatever the client's host, as with the SDK.
+WEB_ORIGIN = "https://ollama.com"
+
+
+def web_search(query: str, max_results: int = 3) -> Call[WebSearchResponse]:
+    """Build POST https://ollama.com/api/web_search."""
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(f"web_search needs a query string, not {query!r}")
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+        raise RequestError(f"max_results must be a whole number >= 1, not {max_results!r}")
+    body = {"query": query, "max_results": max_results}
+    return Call("POST", "/api/web_search", WebSearchResponse._wrap, body, origin=WEB_ORIGIN)
+
+
+def web_fetch(url: str) -> Call[WebFetchResponse]:
+    """Build POST https://ollama.com/api/web_fetch."""
+    if not isinstance(url, str) or not url.strip():
+        raise RequestError(f"web_fetch needs a URL string, not {url!r}")
+    return Call("POST", "/api/web_fetch", WebFetchResponse._wrap, {"url": url},
+                origin=WEB_ORIGIN)
+
+
 def unload(model: str) -> Call[GenerateResponse]:
     """Build a generate call with ``keep_alive=0`` that unloads the model."""
     body = {"model": _model(model), "keep_alive": 0, "stream": False}
-    return Call("POST", "/api/generate", GenerateResponse._wrap, body, model=model)
+    return Call("POST", "/api/generate", GenerateResponse._wrap, body, model=model, pull=False)

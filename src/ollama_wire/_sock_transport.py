@@ -30,6 +30,7 @@ from typing import Any
 
 from ollama_wire._http11 import (
     ONE_WRITE_LIMIT,
+    READ_SIZE,
     ConnectFailed,
     ConnectTimedOut,
     Framing,
@@ -47,9 +48,6 @@ from ollama_wire._http11 import (
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
 
 __all__ = ["READ_SIZE", "SocketResponse", "SocketTransport"]
-
-#: Bytes asked for per read; a read returns as soon as some bytes arrive.
-READ_SIZE = 64 * 1024
 
 
 class SocketTransport:

@@ -28,7 +28,9 @@ wire = logging.getLogger("ollama_wire.wire")
 TRACE_ENV = "OLLAMA_WIRE_TRACE"
 #: Longer traced lines and bodies are cut to this many characters.
 TRACE_LINE_LIMIT = 1000
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
 _SECRET_TEXT = re.compile(
     r"(?i)(\"?(?:api[_-]?key|token|password|secret|authorization)\"?\s*[:=]\s*\"?)([^\",\s}]+)"
 )

@@ -545,12 +545,17 @@ def test_silence_past_the_read_timeout_is_a_read_timeout(
     assert len(server.log) == 1
 
 
+@pytest.mark.parametrize("drain", [False, True], ids=["closes", "drains"])
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-def test_an_answer_before_the_body_was_sent_is_the_servers_error(stream: bool) -> None:
-    """A server may answer (413) and close before it read a big body the client is writing.
+def test_an_answer_before_the_body_was_sent_is_the_servers_error(
+    stream: bool, drain: bool
+) -> None:
+    """A server may answer (413) before it read a big body the client is writing.
 
     The body is bigger than both sockets' buffers, so the client is still writing when the
-    answer arrives and its writes then fail; the answer says more than the broken pipe.
+    answer arrives. The server then closes at once, and the client's writes fail, or it
+    shuts its side and reads the rest away (as the project's server does), and the
+    connection ends while the answer is read. Either way the answer is what is raised.
     """
     listener = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
@@ -566,7 +571,12 @@ def test_an_answer_before_the_body_was_sent_is_the_servers_error(stream: bool) -
             received.append(len(data))
             conn.sendall(http_response(error, f"Content-Length: {len(error)}",
                                        "Connection: close", status="413 Payload Too Large"))
-        # Closed with the body unread: the client's next writes fail.
+            if drain:
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(5)
+                while conn.recv(1 << 20):
+                    pass
+        # Otherwise closed with the body unread: the client's next writes fail.
 
     async def main() -> ResponseError:
         async with AsyncClient(url, max_retries=0) as c:

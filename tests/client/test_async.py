@@ -253,3 +253,31 @@ def test_httpx_loads_with_the_first_async_client_and_requests_never() -> None:
         "ollama_wire.AsyncClient('http://127.0.0.1:9')\n"
         "print(json.dumps([before, 'httpx' in sys.modules, 'requests' in sys.modules]))\n"
     ) == [False, True, False]
+
+
+def test_httpx_options_go_to_httpx_as_the_sdk_passes_them(ollama_server: OllamaServer) -> None:
+    """``auth=``, ``event_hooks=`` and the like reach httpx, and every call goes through it."""
+    import httpx
+
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    async def main() -> None:
+        async with AsyncClient(ollama_server.url, auth=httpx.BasicAuth("me", "pw"),
+                               event_hooks={"request": [hook]}) as c:
+            await c.version()
+            assert [part.done async for part in await c.chat(CHAT_MODEL, MESSAGES, stream=True)
+                    ][-1]
+
+    asyncio.run(main())
+    assert seen == ["/api/version", "/api/chat"]
+    assert ollama_server.requests.last("/api/chat").header("authorization") == (
+        "Basic bWU6cHc=")
+
+
+def test_an_option_neither_ours_nor_httpx_fails_when_the_client_is_made() -> None:
+    for options in ({"retries": 3}, {"base_url": "http://x"}, {"session": None}):
+        with pytest.raises(TypeError, match="neither its own setting nor an httpx"):
+            AsyncClient(**options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import re
 
@@ -119,12 +120,30 @@ def test_per_call_and_client_timeouts(ollama_server: OllamaServer,
         ollama_server.faults.add(path="/api/chat", delay_headers=0.1)
         assert c.chat(CHAT_MODEL, MESSAGES, timeout=5).done
         assert c.chat(CHAT_MODEL, MESSAGES, timeout=(5, None)).done
+        # Longer than a socket can wait is no limit.
+        assert c.chat(CHAT_MODEL, MESSAGES, timeout=math.inf).done
+        assert c.chat(CHAT_MODEL, MESSAGES, timeout=(5, 1e300)).done
     assert repr(make_client(timeout=None)).endswith("timeout=None, max_retries=2)")
-    for bad in (0, -1, "5", (1, 2, 3), (1, "x"), True):
+    assert repr(make_client(timeout=math.inf)).endswith("timeout=None, max_retries=2)")
+    for bad in (0, -1, "5", (1, 2, 3), (1, "x"), True, math.nan):
         with pytest.raises(RequestError, match="timeout"):
             make_client(timeout=bad)  # type: ignore[arg-type]
     with pytest.raises(RequestError, match="max_retries"):
         make_client(max_retries=-1)
+
+
+def test_settings_of_the_wrong_type_fail_when_the_client_is_made(
+    make_client: ClientKind,
+) -> None:
+    for settings, match in [
+        ({"host": 5}, "host must be a URL"),
+        ({"headers": {"X-Id": 1}}, "headers: names and values must be strings"),
+        ({"headers": {1: "x"}}, "headers: names and values must be strings"),
+        ({"max_line_size": "1mb"}, "max_line_size"),
+        ({"max_line_size": 0}, "max_line_size"),
+    ]:
+        with pytest.raises(RequestError, match=match):
+            make_client(**settings)
 
 
 def test_trace_logs_requests_and_lines_redacted(
@@ -183,3 +202,23 @@ def test_connect_error_names_the_url_for_host_env(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("OLLAMA_HOST", refused_url)
     with pytest.raises(ConnectError, match=re.escape(refused_url)):
         ollama_wire.list()
+
+
+def test_an_httpx_timeout_gives_its_connect_and_read_limits(
+    ollama_server: OllamaServer, make_client: ClientKind
+) -> None:
+    """Code written for the official SDK may pass an ``httpx.Timeout``."""
+    import httpx
+
+    ollama_server.faults.add(path="/api/chat", delay_headers=0.3)
+    with make_client(ollama_server.url, timeout=httpx.Timeout(5.0, read=0.05)) as c:
+        assert repr(c).endswith("timeout=(5.0, 0.05), max_retries=2)")
+        with pytest.raises(ollama_wire.ReadTimeout):
+            c.chat(CHAT_MODEL, MESSAGES)
+    assert repr(make_client(timeout=httpx.Timeout(None))).endswith(
+        "timeout=(None, None), max_retries=2)")
+
+
+def test_httpx_options_to_the_sync_client_say_what_to_do_instead() -> None:
+    with pytest.raises(TypeError, match=r"'auth'.*runs on requests.*session="):
+        Client(auth=("me", "pw"))

@@ -248,6 +248,14 @@ def test_bad_input_is_rejected_before_anything_is_sent(client: AnyClient,
         lambda: client.create_blob("/no/such/file"),
         lambda: client.embed(EMBED_MODEL, [1, 2]),  # type: ignore[list-item]
         lambda: client.chat(CHAT_MODEL, timeout=-1),
+        # Values of the wrong type, which JSON could carry but Ollama would not read as meant.
+        lambda: client.chat(CHAT_MODEL, [{"role": "user", "content": b"hi"}]),
+        lambda: client.chat(CHAT_MODEL, [{"role": "tool", "content": "1", "tool_name": 2}]),
+        lambda: client.generate(CHAT_MODEL, 123),  # type: ignore[call-overload]
+        lambda: client.generate(CHAT_MODEL, "x", system=["be brief"]),  # type: ignore[call-overload]
+        lambda: client.generate(CHAT_MODEL, "x", context="abc"),  # type: ignore[call-overload]
+        lambda: client.generate(CHAT_MODEL, "x", context=5),  # type: ignore[call-overload]
+        lambda: client.generate(CHAT_MODEL, "x", context=[1, "2"]),  # type: ignore[list-item]
     ]
     for call in bad_calls:
         with pytest.raises(RequestError):
@@ -262,6 +270,22 @@ def test_server_side_errors(client: AnyClient) -> None:
     assert "ollama pull missing-model" in str(info.value)
     with pytest.raises(NotFoundError):
         list(client.generate("missing-model", "hi", stream=True))
+
+
+def test_a_missing_model_hints_what_fits_the_call(client: AnyClient) -> None:
+    """Pull a model to use it; a model to show, copy, delete or unload was probably misnamed."""
+    using = [lambda: client.generate("missing-model", "hi"),
+             lambda: client.embed("missing-model", "hi")]
+    managing = [lambda: client.show("missing-model"),
+                lambda: client.copy("missing-model", "other"),
+                lambda: client.delete("missing-model"),
+                lambda: client.unload("missing-model")]
+    for call, hint in [*((c, "ollama pull missing-model") for c in using),
+                       *((c, "ollama_wire.list() shows the models") for c in managing)]:
+        with pytest.raises(NotFoundError) as info:
+            call()
+        assert hint in info.value.hint
+        assert "pull" not in info.value.hint or call in using
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])

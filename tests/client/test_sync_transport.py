@@ -12,9 +12,11 @@ apart: it lists the calls that went through requests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -26,8 +28,9 @@ from typing import Any
 
 import pytest
 import requests
+from client_helpers import STREAM, RawServerFactory, http_response
 
-from ollama_wire import Client
+from ollama_wire import Client, IncompleteStreamError, ReadTimeout
 from ollama_wire.server import OllamaServer
 from ollama_wire.testing import CHAT_MODEL, self_signed_certificate
 
@@ -239,3 +242,63 @@ def test_many_threads_start_on_a_new_client_at_once(ollama_server: OllamaServer)
 
         with ThreadPoolExecutor(16) as pool:
             assert len(set(pool.map(call, range(16)))) == 1
+
+
+@pytest.mark.parametrize("path", ["sockets", "requests"])
+def test_a_server_that_stops_reading_the_body_is_a_read_timeout(
+    path: str, sleeps: list[float]
+) -> None:
+    """A write that times out is the server not reading: ReadTimeout, never retried.
+
+    requests wraps it as "Connection aborted." (a ConnectionError); it must not read as a
+    dropped connection, which would be retried and the whole body sent again.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])  # never read, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    session = requests.Session() if path == "requests" else None
+    image = bytes(12 * 1024 * 1024)  # 16 MiB of base64: more than both buffers hold
+    try:
+        with Client(url, timeout=(2, 0.3), session=session) as client, \
+                pytest.raises(ReadTimeout):
+            client.generate(CHAT_MODEL, "hi", images=[image])
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert len(accepted) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_body_cut_short_through_requests_is_an_incomplete_stream(
+    raw_server: RawServerFactory, stream: bool
+) -> None:
+    """The client reads http.client's response itself, so it must see a Content-Length cut."""
+    first = STREAM[:STREAM.index(b"\n") + 1]
+    cut = http_response(first + b'{"', f"Content-Length: {len(STREAM)}")
+
+    def reply(conn: socket.socket, index: int, request_line: bytes) -> bool:
+        conn.sendall(cut)
+        return False
+
+    server = raw_server(reply)
+    def call(client: Client) -> None:
+        if stream:
+            for _ in client.generate(CHAT_MODEL, "hi", stream=True):
+                pass
+        else:
+            client.generate(CHAT_MODEL, "hi")
+
+    with (Client(server.url, max_retries=0, session=requests.Session()) as client,
+          pytest.raises(IncompleteStreamError,
+                        match="closed the connection before the end of the response") as info):
+        call(client)
+    assert [part.response for part in info.value.chunks] == (["Hello"] if stream else [])

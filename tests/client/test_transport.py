@@ -14,7 +14,14 @@ import requests
 from client_helpers import ClientKind, client_sockets
 from urllib3.exceptions import InsecureRequestWarning
 
-from ollama_wire import Client, ConnectError, LineTooLongError, OllamaError, RequestError
+from ollama_wire import (
+    Client,
+    ConnectError,
+    LineTooLongError,
+    OllamaError,
+    RequestError,
+    ResponseError,
+)
 from ollama_wire.server import OllamaServer
 from ollama_wire.testing import CHAT_MODEL, self_signed_certificate
 
@@ -148,6 +155,29 @@ def test_a_redirect_loop_is_a_clear_error_and_not_retried(
     with pytest.raises(OllamaError, match=r"(?i)redirects") as info:
         c.list()
     assert not isinstance(info.value, ConnectError)  # nothing dropped
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_redirect_not_followed_is_an_error(
+    make_client: ClientKind, ollama_server: OllamaServer, redirect_to: Callable[[str], str],
+    sleeps: list[float], stream: bool,
+) -> None:
+    """``follow_redirects=False`` (an official SDK setting): the 3xx is the answer, an error.
+
+    On each path: the client's own connections, and for the sync Client, requests.
+    """
+    url = redirect_to(ollama_server.url)
+    clients = [make_client(url, follow_redirects=False)]
+    if make_client.name == "sync":
+        clients.append(Client(url, follow_redirects=False, session=requests.Session()))
+    for c in clients:
+        with pytest.raises(ResponseError) as info:
+            list(c.chat(CHAT_MODEL, MESSAGES, stream=True)) if stream else c.chat(
+                CHAT_MODEL, MESSAGES)
+        assert info.value.status_code == 307
+        assert "follow_redirects=False" in str(info.value)
+    assert len(ollama_server.requests) == 0
     assert sleeps == []
 
 
