@@ -76,7 +76,12 @@ def test_jitter_range() -> None:
         ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
         ({"Retry-After": "soon"}, None),
         ({}, None),
-        ({"Retry-After": "-4"}, 0.0),
+        ({"Retry-After": "0"}, 0.0),
+        # Not a delay that can be waited: the normal backoff instead.
+        ({"Retry-After": "-4"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"retry-after-ms": "-1", "Retry-After": "9"}, 9.0),
     ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:

@@ -280,14 +280,15 @@ class AsyncClient(
                 f"AsyncClient needs httpx, which is not installed: {INSTALL_HINT}",
                 name="httpx",
             ) from None
-        import inspect
+        if self._httpx_options:
+            import inspect
 
-        known = inspect.signature(httpx.AsyncClient).parameters
-        ours = {"base_url", "timeout", "headers", "verify", "follow_redirects"}
-        unknown = [name for name in self._httpx_options if name not in known or name in ours]
-        if unknown:
-            raise TypeError(f"AsyncClient() got {', '.join(map(repr, unknown))}, which is "
-                            "neither its own setting nor an httpx.AsyncClient option it passes on")
+            known = inspect.signature(httpx.AsyncClient).parameters
+            ours = {"base_url", "timeout", "headers", "verify", "follow_redirects"}
+            unknown = [name for name in self._httpx_options if name not in known or name in ours]
+            if unknown:
+                raise TypeError(f"AsyncClient() got {', '.join(map(repr, unknown))}, which is "
+                                "neither its own setting nor an httpx.AsyncClient option")
         self._transports: dict[asyncio.AbstractEventLoop, _Transport] = {}
         self._tls: ssl.SSLContext | None = None
 

@@ -246,9 +246,8 @@ def parse_body(call: Call[T], status: int, body: bytes, reason: str = "") -> T:
             return call.wrap(dict(call.empty))
         raise InvalidResponseError(f"empty response body from {call.path}", status)
     data = _loads(body, status)
-    if "error" in data:
-        raise error_from_status(500 if status < 300 else status, body, reason, call.model,
-                                call.pull)
+    if "error" in data:  # an error in a 2xx body
+        raise error_from_status(500, body, reason, call.model, call.pull)
     return call.wrap(data)
 
 

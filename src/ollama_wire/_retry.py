@@ -58,22 +58,29 @@ def should_retry(
     return status in RETRY_STATUSES
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Return the delay the server asks for (``retry-after-ms`` or ``Retry-After``), if any."""
-    lowered = {k.lower(): v for k, v in headers.items() if k.lower().startswith("retry-after")}
-    millis = lowered.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
+def _seconds(value: str | None) -> float | None:
+    """Return a header's number of seconds if it is one that can be waited (finite, >= 0)."""
     if value is None:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Return the delay the server asks for (``retry-after-ms`` or ``Retry-After``), if any."""
+    lowered = {k.lower(): v for k, v in headers.items() if k.lower().startswith("retry-after")}
+    millis = _seconds(lowered.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000.0
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    seconds = _seconds(value)
+    if seconds is not None or not value.strip() or value.strip()[0] in "+-.0123456789":
+        return seconds  # a negative or unreadable number asks for nothing: normal backoff
     import email.utils  # only for the rare HTTP-date form
 
     try:
