@@ -636,9 +636,12 @@ def _classify_library(exc: BaseException, reading: bool) -> str | None:
     if isinstance(exc, (rex.ConnectTimeout, u3.ConnectTimeoutError)):
         return E.CONNECT_TIMED_OUT
     if isinstance(exc, (rex.ReadTimeout, u3.ReadTimeoutError)) or (
-        # A write that timed out (the server stopped reading) is "Connection aborted."
-        isinstance(exc, rex.ConnectionError)
-        and _caused_by(exc, (u3.ReadTimeoutError, TimeoutError))
+        isinstance(exc, rex.ConnectionError) and (
+            _caused_by(exc, u3.ReadTimeoutError)
+            # A write that timed out (the server stopped reading): "Connection aborted."
+            # with the socket's TimeoutError; one under a connect timeout is no such thing.
+            or (_caused_by(exc, TimeoutError) and not _caused_by(exc, u3.ConnectTimeoutError))
+        )
     ):
         return E.READ_TIMED_OUT
     if isinstance(exc, rex.SSLError) or _caused_by(exc, u3.SSLError):

@@ -302,3 +302,23 @@ def test_a_body_cut_short_through_requests_is_an_incomplete_stream(
                         match="closed the connection before the end of the response") as info):
         call(client)
     assert [part.response for part in info.value.chunks] == (["Hello"] if stream else [])
+
+
+def test_a_socket_timeout_under_a_connect_timeout_stays_a_connect_failure() -> None:
+    """requests' exceptions as it raises them: only a write's timeout reads as the server's.
+
+    (A proxy that cannot be reached in time cannot be made on loopback.)
+    """
+    import urllib3.exceptions as u3
+
+    from ollama_wire import _client
+    from ollama_wire import _errors as E
+
+    write = requests.exceptions.ConnectionError(
+        u3.ProtocolError("Connection aborted.", TimeoutError("timed out")))
+    connect = u3.ConnectTimeoutError(None, "timed out")
+    connect.__cause__ = TimeoutError("timed out")
+    proxy = requests.exceptions.ProxyError(u3.MaxRetryError(
+        None, "http://127.0.0.1:1/", reason=u3.ProxyError("Unable to connect to proxy", connect)))
+    assert _client._classify(write, reading=False) == E.READ_TIMED_OUT
+    assert _client._classify(proxy, reading=False) == E.CONNECT_FAILED
