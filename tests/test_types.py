@@ -178,6 +178,15 @@ def test_parse_calls_into_tools() -> None:
     assert GenerateResponse({"response": '{"x": 4}'}).parse(Point).x == 4
 
 
+def test_parse_after_the_message_was_read() -> None:
+    """Reading ``.message`` converts it (once); parse reads the same message."""
+    r = ChatResponse({"message": {"role": "assistant", "content": '{"x": 3}'}})
+    assert r.message.content == '{"x": 3}'
+    assert r.parse(Point).x == 3
+    assert r["message"] is r.message
+    assert r.parse(Point).x == 3
+
+
 # Nested values: converted once, then the same object -----------------------------------------
 
 LOGPROBS = [{"token": "a", "logprob": -0.1, "top_logprobs": [{"token": "b", "logprob": -2.0}]}]

@@ -55,7 +55,10 @@ _ALL_SECTIONS = _NAME_SECTIONS | frozenset(
 )
 _GOOGLE_HEADER = re.compile(r"^([A-Za-z][A-Za-z ]*?)\s*:\s*$")
 _NUMPY_RULE = re.compile(r"^\s*-{3,}\s*$")
-_GOOGLE_ENTRY = re.compile(r"^\*{0,2}([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?:\s+(.*))?$")
+# ``name (type): text``; the type may hold brackets one deep (``tuple(int, int)``), and the
+# text may follow the colon without a space, as the SDK's parser reads it.
+_GOOGLE_ENTRY = re.compile(
+    r"^\*{0,2}([A-Za-z_]\w*)\s*(?:\((?:[^()]|\([^()]*\))*\))?\s*:\s*(.*)$")
 _NUMPY_ENTRY = re.compile(r"^\*{0,2}([A-Za-z_][\w, *]*?)\s*(?::.*)?$")
 _REST_FIELD = re.compile(r"^:([A-Za-z]+)((?:\s+[^:\s][^:]*?)?)\s*:(.*)$")
 _REST_NAME_FIELDS = frozenset(

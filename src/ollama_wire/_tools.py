@@ -492,6 +492,15 @@ def _target(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _bound_keywords(fn: Callable[..., Any]) -> set[str]:
+    """Return the arguments ``functools.partial`` fixed by keyword: not the model's to give."""
+    bound: set[str] = set()
+    while isinstance(fn, functools.partial):
+        bound.update(fn.keywords)
+        fn = fn.func
+    return bound
+
+
 def _tool_name(fn: Callable[..., Any]) -> str:
     target = _target(fn)
     name = getattr(target, "__name__", None)
@@ -525,7 +534,10 @@ def _spec(fn: Callable[..., Any]) -> _ToolSpec:
     )
     builder = _SchemaBuilder()
     params: list[_Param] = []
+    bound = _bound_keywords(fn)
     for param in signature.parameters.values():
+        if param.name in bound:
+            continue  # a value the caller fixed (a key, a connection): neither shown nor taken
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
             raise RequestError(
@@ -543,7 +555,7 @@ def _spec(fn: Callable[..., Any]) -> _ToolSpec:
         description = doc.params.get(param.name, "")
         if description and not _described_by_annotation(annotation):
             schema["description"] = description
-        optional = _accepts_none(schema)
+        optional = _accepts_none(schema) or _union_with_none(annotation)
         params.append(
             _Param(
                 name=param.name,
@@ -573,6 +585,14 @@ def _spec(fn: Callable[..., Any]) -> _ToolSpec:
         },
     }
     return _ToolSpec(name=name, fn=fn, params=tuple(params), schema=schema, wire=wire)
+
+
+def _union_with_none(annotation: Any) -> bool:
+    """Tell whether a hint names None itself (``Optional[Any]``, whose schema is just ``{}``)."""
+    if get_origin(annotation) is typing.Annotated:
+        annotation = get_args(annotation)[0]
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(
+        annotation)
 
 
 def _accepts_none(schema: dict[str, Any]) -> bool:

@@ -1003,8 +1003,8 @@ class ChatResponse(BaseGenerateResponse):
 
     def parse(self, cls: type[Any]) -> Any:
         """Parse ``message.content`` as structured output into ``cls``."""
-        message = self._data.get("message")
-        return _parse_structured(cls, message.get("content") if isinstance(message, dict) else None)
+        message = self.message  # converted once: the object a reader of .message already has
+        return _parse_structured(cls, None if message is None else message.content)
 
 
 _logprobs = _each(Logprob._coerce)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -160,6 +162,25 @@ def test_format_schema_gives_a_conforming_value(wire: Wire) -> None:
     assert all(isinstance(t, str) for t in value["tags"])
     assert value["kind"] in ("a", "b")
     assert isinstance(value["ok"], bool)
+
+
+def test_format_schema_formats_and_fixed_tuples_conform(wire: Wire) -> None:
+    """What a dataclass with a date, a datetime, a UUID and a tuple[float, float] asks for."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "day": {"type": "string", "format": "date"},
+            "at": {"type": "string", "format": "date-time"},
+            "id": {"type": "string", "format": "uuid"},
+            "where": {"type": "array", "prefixItems": [{"type": "number"}, {"type": "string"}],
+                      "minItems": 2, "maxItems": 2},
+        },
+    }
+    value = json.loads(text(gen(wire, prompt="An event", format=schema)))
+    assert datetime.date.fromisoformat(value["day"])
+    assert datetime.datetime.fromisoformat(value["at"].replace("Z", "+00:00"))
+    assert uuid.UUID(value["id"])
+    assert [type(v) for v in value["where"]] == [float, str]
 
 
 def test_context_continues_the_conversation(wire: Wire) -> None:

@@ -96,6 +96,13 @@ def test_google_star_names_are_stripped() -> None:
             {"x": "An x."},
         ),
         ("Summary.\n\nExample:\n    >>> f(1)\n", "Summary.", {}),
+        # Entries the SDK's parser reads too: no space after the colon, brackets in the type.
+        (
+            "Summary.\n\nArgs:\n    x: An x.\n    unit:The unit.\n"
+            "    pair (tuple(int, int)): A pair.\n    y: A y.\n",
+            "Summary.",
+            {"x": "An x.", "unit": "The unit.", "pair": "A pair.", "y": "A y."},
+        ),
     ],
 )
 def test_edge_cases(doc: str | None, description: str, params: dict[str, str]) -> None:

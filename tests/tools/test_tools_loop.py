@@ -113,6 +113,21 @@ def test_loop_runs_the_tool_and_returns_the_whole_conversation(
     assert second["tools"] == [tool_from_function(recorder.get_weather)]
 
 
+@dataclasses.dataclass
+class Answer:
+    text: str
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_loops_final_reply_parses_into_the_format(
+    tool_client: Client, tool_model: str, stream: bool
+) -> None:
+    """The loop reads each reply's message; parsing the last one still reads its content."""
+    run = tool_client.run_tools(tool_model, QUESTION, [Recorder().get_weather],
+                                format=Answer, stream=stream)
+    assert isinstance(run.response.parse(Answer), Answer)
+
+
 def test_the_servers_place_tool_calls_where_the_fixture_says(
     tool_server: OllamaServer, tool_client: Client, tool_model: str
 ) -> None:

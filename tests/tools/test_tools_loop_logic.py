@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import json
 from typing import Any
 
 import pydantic
 import pytest
 
-from ollama_wire import ChatResponse
+from ollama_wire import ChatResponse, tool_from_function
 from ollama_wire._tools import Aggregator, ToolLoop, ToolLoopError, collect_stream
 
 
@@ -80,6 +81,25 @@ def test_arguments_are_converted_to_the_annotations() -> None:
         "scale": 1.0,
         "note": None,
     }
+
+
+class Connection:
+    """Something with no JSON form, which a caller fixes with functools.partial."""
+
+
+def query(sql: str, conn: Connection, limit: int = 10) -> str:
+    """Run a query."""
+    return f"{sql} on {type(conn).__name__} limit {limit}"
+
+
+def test_a_keyword_fixed_by_partial_is_neither_shown_nor_taken() -> None:
+    tool = functools.partial(query, conn=Connection(), limit=3)
+    assert tool_from_function(tool)["function"]["parameters"] == {
+        "type": "object", "properties": {"sql": {"type": "string"}}, "required": ["sql"]}
+    _, [ran, refused] = run_one([tool], call("query", {"sql": "q"}),
+                                call("query", {"sql": "q", "limit": 1000}))
+    assert ran == "q on Connection limit 3"
+    assert refused == "Error: invalid arguments for query(): limit: not expected (known: sql)"
 
 
 def test_positional_only_parameters_and_fixed_tuples() -> None:

@@ -666,3 +666,15 @@ def test_what_cannot_be_expressed_is_an_error_naming_the_parameter(func: Any, ne
     with pytest.raises(RequestError) as caught:
         tool_from_function(func)
     assert needle in str(caught.value)
+
+
+def takes_optional_any(
+    a: Optional[Any], b: Any, c: Annotated[Any | None, "note"]  # noqa: UP045 (typing's spelling)
+) -> None:
+    """Take anything."""
+
+
+def test_a_hint_that_names_none_is_not_required_even_when_its_schema_is_empty() -> None:
+    parameters = tool_from_function(takes_optional_any)["function"]["parameters"]
+    assert parameters["properties"] == {"a": {}, "b": {}, "c": {"description": "note"}}
+    assert parameters["required"] == ["b"]  # Any alone may be None, but says nothing of it

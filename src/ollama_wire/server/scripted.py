@@ -26,6 +26,7 @@ import random
 import re
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 from functools import lru_cache
@@ -552,6 +553,9 @@ def _value_for_schema(schema: Any, rng: random.Random, root: Any, depth: int) ->
             str(name): _value_for_schema(sub, rng, root, depth + 1) for name, sub in props.items()
         }
     if kind == "array":
+        prefix = schema.get("prefixItems")
+        if isinstance(prefix, list):  # a fixed tuple: one value per place
+            return [_value_for_schema(sub, rng, root, depth + 1) for sub in prefix]
         lo = int(schema.get("minItems", 1))
         hi = max(lo, min(int(schema.get("maxItems", 3)), lo + 2))
         return [
@@ -570,4 +574,26 @@ def _value_for_schema(schema: Any, rng: random.Random, root: Any, depth: int) ->
         return rng.random() < 0.5
     if kind == "null":
         return None
+    made = _FORMATS.get(str(schema.get("format")))
+    if made is not None:
+        return made(rng)
     return " ".join(rng.choice(_VOCABULARY) for _ in range(rng.randint(1, 3)))
+
+
+def _date(rng: random.Random) -> str:
+    return f"{rng.randint(2000, 2030):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+def _time(rng: random.Random) -> str:
+    return f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+
+
+#: Strings for the JSON Schema formats a class's schema names (dates, times, UUIDs...).
+_FORMATS: dict[str, Any] = {
+    "date": _date,
+    "time": _time,
+    "date-time": lambda rng: f"{_date(rng)}T{_time(rng)}Z",
+    "uuid": lambda rng: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    "email": lambda rng: f"{rng.choice(_VOCABULARY)}@example.com",
+    "uri": lambda rng: f"https://example.com/{rng.choice(_VOCABULARY)}",
+}
