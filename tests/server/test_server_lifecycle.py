@@ -128,6 +128,60 @@ def test_requests_for_one_model_are_served_one_at_a_time(ollama_server_factory: 
     server.wait_queued(0)
 
 
+def test_queued_requests_are_served_in_the_order_they_came(
+    ollama_server_factory: Any,
+) -> None:
+    server = ollama_server_factory(engine_options=SLOW, max_queue=8)
+    wire = Wire(server.url)
+    conn, resp = wire.open_stream(
+        "/api/generate", {"model": "llama3.2", "prompt": "x", "options": {"num_predict": 100_000}}
+    )
+    assert next(stream_lines(resp))["done"] is False
+    served: list[int] = []
+
+    def ask(number: int) -> None:
+        body = {"model": "llama3.2", "prompt": f"q{number}", "stream": False,
+                "options": {"num_predict": 1}}
+        assert wire.post("/api/generate", body).status == 200
+        served.append(number)
+
+    waiters = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
+    for count, waiter in enumerate(waiters, 1):
+        waiter.start()
+        server.wait_queued(count)  # each one waits before the next comes
+        # ... and some way into a waiter's poll: waiters that poll a lock in turn are woken
+        # in the order of their polls' phases, not of their arrival.
+        time.sleep(0.03)
+    conn.close()
+    for waiter in waiters:
+        waiter.join(10)
+    assert served == list(range(6))
+    assert [r.body["prompt"] for r in server.requests.matching("/api/generate")][1:] == [
+        f"q{n}" for n in range(6)]
+
+
+@pytest.mark.ollama_server(engine_options={"tokens_per_second": 100})
+def test_a_model_in_use_outlives_its_keep_alive_and_expires_after(
+    wire: Wire, ollama_server: OllamaServer
+) -> None:
+    """The keep-alive clock starts when the model's last request ends, as Ollama's does;
+    then the model is unloaded when it runs out, with no request to notice."""
+    conn, resp = wire.open_stream("/api/generate", {
+        "model": "llama3.2", "prompt": "x", "keep_alive": "50ms",
+        "options": {"num_predict": 100_000}})
+    lines = stream_lines(resp)
+    for _ in range(10):  # 0.1 s at 100 tokens/s: twice the keep-alive
+        next(lines)
+    running = wire.get("/api/ps").json()["models"]
+    assert [m["model"] for m in running] == ["llama3.2:latest"]
+    conn.close()
+    wait_for_generation_stop(ollama_server, "/api/generate")
+    deadline = time.monotonic() + 5
+    while ollama_server.registry.running() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server unloads it within REAP_EVERY of its expiry
+    assert ollama_server.registry.running() == []
+
+
 def test_shutdown_closes_slow_streams_and_leaves_no_threads() -> None:
     before = {t.name for t in threading.enumerate()}
     server = OllamaServer(models=["llama3.2"], engine_options=SLOW).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fnmatch
 import http.server
@@ -325,6 +326,20 @@ class _Connection(http.server.BaseHTTPRequestHandler):
         )
 
 
+#: Seconds between looks for models whose keep-alive ran out.
+REAP_EVERY = 0.25
+
+
+class _Slot:
+    """A model's places for requests at once, and the requests waiting for one, in order."""
+
+    __slots__ = ("free", "waiting")
+
+    def __init__(self, places: int) -> None:
+        self.free = places
+        self.waiting: collections.deque[object] = collections.deque()
+
+
 class OllamaServer:
     """An Ollama-compatible server on loopback, with a pluggable engine.
 
@@ -416,7 +431,7 @@ class OllamaServer:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._queue_changed = threading.Condition(self._lock)
-        self._slots: dict[str, threading.Semaphore] = {}
+        self._slots: dict[str, _Slot] = {}
         self._waiting = 0
         self._cancels: set[threading.Event] = set()
         self._conns: dict[socket.socket, threading.Thread] = {}
@@ -556,9 +571,11 @@ class OllamaServer:
         sel.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self.stopping.is_set():
-                wait = None
+                # Also wake to unload models when their keep-alive runs out, not at the
+                # next request.
+                wait = REAP_EVERY
                 if self._draining:
-                    wait = max(0.0, min(self._draining.values()) - time.monotonic())
+                    wait = min(wait, max(0.0, min(self._draining.values()) - time.monotonic()))
                 for key, _ in sel.select(wait):
                     if key.fileobj is self._wake_r or self.stopping.is_set():
                         return
@@ -571,6 +588,7 @@ class OllamaServer:
                 for sock, deadline in list(self._draining.items()):
                     if deadline <= now:
                         self._forget_drained(sel, sock)
+                self.reap_expired()
         finally:
             for sock in list(self._draining):
                 self._forget_drained(sel, sock)
@@ -890,7 +908,7 @@ class OllamaServer:
             self._cancels.discard(event)
 
     def reap_expired(self) -> None:
-        """Unload the models whose keep-alive ran out."""
+        """Unload the unused models whose keep-alive ran out."""
         for entry in self.registry.expired():
             with contextlib.suppress(Exception):
                 self.engine.unload(entry.name.display)
@@ -910,25 +928,7 @@ class OllamaServer:
         Raises HTTPError(503) when too many requests wait, ClientGone when the client leaves
         while queued.
         """
-        key = entry.name.key
-        with self._lock:
-            slot = self._slots.setdefault(key, threading.Semaphore(self.num_parallel))
-            acquired = slot.acquire(blocking=False)
-            if not acquired:
-                if self._waiting >= self.max_queue:
-                    raise HTTPError(503, QUEUE_FULL)
-                self._waiting += 1
-                self._queue_changed.notify_all()
-        if not acquired:
-            try:
-                while not slot.acquire(timeout=0.05):
-                    if ex.client_gone():
-                        ex.record.disconnected = True
-                        raise ClientGone
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-                    self._queue_changed.notify_all()
+        slot = self._take_slot(ex, entry.name.key)
         try:
             self.reap_expired()
             loaded = self.registry.loaded(entry)
@@ -937,13 +937,49 @@ class OllamaServer:
                 self.registry.mark_loaded(entry, info, keep_alive)
             else:
                 self.registry.touch(entry, keep_alive)
+            self.registry.begin(entry)
             load_ns = int((time.monotonic() - ex.record.started) * 1e9)
             try:
                 yield load_ns
             finally:
-                if keep_alive == 0:
+                if self.registry.end(entry, keep_alive) and keep_alive == 0:
                     self.unload(entry)
-                else:
-                    self.registry.touch(entry, keep_alive)
         finally:
-            slot.release()
+            with self._lock:
+                slot.free += 1
+                self._queue_changed.notify_all()
+
+    def _take_slot(self, ex: Exchange, key: str) -> _Slot:
+        """Wait for one of a model's ``num_parallel`` places, in the order requests came.
+
+        Raises HTTPError(503) when ``max_queue`` requests already wait, ClientGone when the
+        client leaves while it waits.
+        """
+        with self._lock:
+            slot = self._slots.setdefault(key, _Slot(self.num_parallel))
+            if slot.free > 0 and not slot.waiting:
+                slot.free -= 1
+                return slot
+            if self._waiting >= self.max_queue:
+                raise HTTPError(503, QUEUE_FULL)
+            ticket = object()
+            slot.waiting.append(ticket)
+            self._waiting += 1
+            self._queue_changed.notify_all()
+        try:
+            while True:
+                with self._lock:
+                    if slot.free > 0 and slot.waiting[0] is ticket:
+                        slot.waiting.popleft()
+                        slot.free -= 1
+                        return slot
+                    self._queue_changed.wait(0.05)
+                if ex.client_gone():
+                    ex.record.disconnected = True
+                    raise ClientGone
+        finally:
+            with self._lock:
+                if ticket in slot.waiting:  # gone while waiting: the next one may go
+                    slot.waiting.remove(ticket)
+                self._waiting -= 1
+                self._queue_changed.notify_all()

@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ollama_wire.server._wire import FOREVER_NS, ModelName, parse_name
 from ollama_wire.server.engine import LoadInfo, ModelCard
@@ -51,6 +51,14 @@ class LoadedModel:
     entry: ModelEntry
     info: LoadInfo
     expires_ns: int
+    #: The keep-alive its clock restarts with when its last request ends (< 0: forever).
+    keep_alive_ns: int = 0
+    #: Requests using it now: its keep-alive clock runs only while there are none.
+    busy: int = 0
+
+    def idle_expired(self, now: int) -> bool:
+        """Tell whether it is unused and its keep-alive ran out."""
+        return self.busy == 0 and self.expires_ns <= now
 
 
 def layers_for(name: str, card: ModelCard) -> list[Layer]:
@@ -142,24 +150,44 @@ class Registry:
 
     def mark_loaded(self, entry: ModelEntry, info: LoadInfo, keep_alive_ns: int) -> None:
         """Record that ``entry`` is loaded until ``keep_alive_ns`` from now (< 0: forever)."""
-        now = time.time_ns()
-        expires = now + FOREVER_NS if keep_alive_ns < 0 else now + keep_alive_ns
         with self._lock:
-            self._loaded[entry.name.key] = LoadedModel(entry, info, expires)
+            self._loaded[entry.name.key] = LoadedModel(
+                entry, info, _until(keep_alive_ns), keep_alive_ns)
 
     def touch(self, entry: ModelEntry, keep_alive_ns: int) -> None:
         """Restart ``entry``'s keep-alive clock if it is loaded."""
-        now = time.time_ns()
         with self._lock:
             loaded = self._loaded.get(entry.name.key)
             if loaded is not None:
-                loaded.expires_ns = now + FOREVER_NS if keep_alive_ns < 0 else now + keep_alive_ns
+                loaded.expires_ns = _until(keep_alive_ns)
+                loaded.keep_alive_ns = keep_alive_ns
+
+    def begin(self, entry: ModelEntry) -> None:
+        """Count a request that uses ``entry``: it is not unloaded until the request ends."""
+        with self._lock:
+            loaded = self._loaded.get(entry.name.key)
+            if loaded is not None:
+                loaded.busy += 1
+
+    def end(self, entry: ModelEntry, keep_alive_ns: int) -> bool:
+        """End a request on ``entry``: its keep-alive clock starts now, as Ollama's does.
+
+        Return whether no other request uses it.
+        """
+        with self._lock:
+            loaded = self._loaded.get(entry.name.key)
+            if loaded is None:
+                return True
+            loaded.busy = max(0, loaded.busy - 1)
+            loaded.expires_ns = _until(keep_alive_ns)
+            loaded.keep_alive_ns = keep_alive_ns
+            return loaded.busy == 0
 
     def loaded(self, entry: ModelEntry) -> LoadedModel | None:
         """Return ``entry``'s loaded state if it is loaded and not expired."""
         with self._lock:
             loaded = self._loaded.get(entry.name.key)
-            if loaded is None or loaded.expires_ns <= time.time_ns():
+            if loaded is None or loaded.idle_expired(time.time_ns()):
                 return None
             return loaded
 
@@ -169,15 +197,29 @@ class Registry:
             self._loaded.pop(entry.name.key, None)
 
     def expired(self) -> list[ModelEntry]:
-        """Remove and return the models whose keep-alive has run out."""
+        """Remove and return the unused models whose keep-alive has run out."""
         now = time.time_ns()
         with self._lock:
-            gone = [k for k, v in self._loaded.items() if v.expires_ns <= now]
+            gone = [k for k, v in self._loaded.items() if v.idle_expired(now)]
             return [self._loaded.pop(k).entry for k in gone]
 
     def running(self) -> list[LoadedModel]:
-        """Return the loaded models, longest remaining lifetime first."""
+        """Return the loaded models, longest remaining lifetime first.
+
+        A model in use expires no sooner than its keep-alive after now: its clock starts
+        when its requests end.
+        """
         with self._lock:
             now = time.time_ns()
-            alive = [v for v in self._loaded.values() if v.expires_ns > now]
+            alive = [
+                replace(v, expires_ns=max(v.expires_ns, _until(v.keep_alive_ns, now)))
+                if v.busy else v
+                for v in self._loaded.values() if not v.idle_expired(now)
+            ]
         return sorted(alive, key=lambda v: v.expires_ns, reverse=True)
+
+
+def _until(keep_alive_ns: int, now: int | None = None) -> int:
+    """Return when a keep-alive that starts now runs out (< 0: forever)."""
+    now = time.time_ns() if now is None else now
+    return now + FOREVER_NS if keep_alive_ns < 0 else now + keep_alive_ns
