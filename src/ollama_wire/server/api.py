@@ -295,8 +295,16 @@ def generate(srv: OllamaServer, ex: Exchange) -> None:
     _check_capabilities(entry, raw, "generate", body, think)
     options = check_options({**entry.card.parameters, **(body.get("options") or {})})
     if body.get("_debug_render_only") and prompt:
-        system = body.get("system") or entry.card.system
-        rendered = f"{system}\n{prompt}" if system and not body.get("raw") else prompt
+        render = getattr(srv.engine, "render", None)  # optional: see the engine module
+        if render is not None:
+            rendered = render(GenerationRequest(
+                kind="generate", model=entry.name.display, card=entry.card, prompt=prompt,
+                suffix=str(body.get("suffix") or ""), system=body.get("system"),
+                template=body.get("template"), raw=bool(body.get("raw")),
+            ))
+        else:
+            system = body.get("system") or entry.card.system
+            rendered = f"{system}\n{prompt}" if system and not body.get("raw") else prompt
         ex.send_json(200, _debug_reply(raw, "response", rendered, len(images)))
         return
     with srv.schedule(ex, entry, options, keep) as load_ns:
@@ -384,9 +392,16 @@ def chat(srv: OllamaServer, ex: Exchange) -> None:
         history = list(entry.card.messages) + messages
         if entry.card.system and (not history or history[0]["role"] != "system"):
             history.insert(0, {"role": "system", "content": entry.card.system})
-        rendered = "".join(f"<|{m['role']}|>{m.get('content', '')}\n" for m in history)
+        render = getattr(srv.engine, "render", None)
+        if render is not None:
+            rendered = render(GenerationRequest(
+                kind="chat", model=entry.name.display, card=entry.card, messages=history
+            ))
+        else:
+            rendered = "".join(f"<|{m['role']}|>{m.get('content', '')}\n" for m in history)
+            rendered += "<|assistant|>"
         images = sum(len(m.get("images") or []) for m in messages)
-        ex.send_json(200, _debug_reply(raw, "message", rendered + "<|assistant|>", images))
+        ex.send_json(200, _debug_reply(raw, "message", rendered, images))
         return
     with srv.schedule(ex, entry, options, keep) as load_ns:
         if not messages:

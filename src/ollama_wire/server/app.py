@@ -931,17 +931,24 @@ class OllamaServer:
         slot = self._take_slot(ex, entry.name.key)
         try:
             self.reap_expired()
-            loaded = self.registry.loaded(entry)
-            if loaded is None:
-                info = self.engine.load(entry.name.display, entry.card, options)
+            # Every time, as Ollama's needsReload: a no-op for the same options, a reload for
+            # another num_ctx, whose time then counts in this request's load_duration.
+            info = self.engine.load(entry.name.display, entry.card, options)
+            if self.registry.loaded(entry) is None:
                 self.registry.mark_loaded(entry, info, keep_alive)
             else:
                 self.registry.touch(entry, keep_alive)
+                self.registry.update_info(entry, info)
             self.registry.begin(entry)
             load_ns = int((time.monotonic() - ex.record.started) * 1e9)
             try:
                 yield load_ns
             finally:
+                # The request may have changed the sizes (the first embed's context); an
+                # optional engine method, see the engine module.
+                current = getattr(self.engine, "loaded_info", None)
+                if current is not None and (now := current(entry.name.display)) is not None:
+                    self.registry.update_info(entry, now)
                 if self.registry.end(entry, keep_alive) and keep_alive == 0:
                     self.unload(entry)
         finally:

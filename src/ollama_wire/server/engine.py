@@ -18,6 +18,13 @@ request log. An engine only has to:
 - ``embed(card, texts, options, truncate)``: return raw (unnormalised) vectors; the server
   normalises them for ``/api/embed`` and applies ``dimensions``.
 
+Two methods are optional (the server looks for them): ``render(request)`` returns the prompt
+text the engine would give the model, which ``_debug_render_only`` shows (else the server
+shows a plain ``<|role|>`` rendering); ``loaded_info(model)`` returns the model's sizes as
+loaded now, or None, which ``/api/ps`` shows after each request (a request may reload the
+model for another ``num_ctx``, or add an embedding context). ``load`` is called for every
+request: it must be quick when nothing changed.
+
 Calls for one model never overlap (the server queues them), but calls for different models
 can run at the same time on different threads. An engine raises `EngineError` with an HTTP
 status and Ollama's message for failures the client should see (for example 400

@@ -32,6 +32,8 @@ What it does, in Ollama's terms:
   of which about 250 MB are the GGUF's pages mapped a second time (shared with the first
   context, so not extra memory) and the rest its KV cache and compute buffers. Each text is
   decoded on its own, so a text's vector does not depend on the other texts in the request.
+- Sizes (``load``, ``loaded_info``): the weights plus the KV cache, output and compute buffers
+  llama.cpp allocated for each context, as its log reports them (reserved, not all resident).
 - Closing the token generator (the server does when the client goes) stops generation before
   the next token; calls for one model are serialised by a lock.
 """
@@ -48,6 +50,7 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -81,6 +84,10 @@ __all__ = [
 _log = logging.getLogger(__name__)
 # The ctypes callback given to llama.cpp; kept here so it is never garbage-collected.
 _LOG_CALLBACK: Any = None
+# llama.cpp logs on the thread that makes a context; while one is made there, the sizes of the
+# buffers it allocates are collected here (llama.cpp's C API does not expose them).
+_CAPTURE = threading.local()
+_BUFFER_SIZE = re.compile(r"\b(?:KV|output|compute) buffer size =\s*([0-9.]+) MiB")
 
 DEFAULT_MODEL = "gemma3:270m"
 DEFAULT_NUM_CTX = 2048
@@ -148,7 +155,11 @@ class _Model:
     llm: Any
     num_ctx: int
     num_thread: int
+    weights: int = 0
+    # Bytes of the KV cache, output and compute buffers llama.cpp allocated for each context.
+    buffers: int = 0
     embedder: Any = None
+    embedder_buffers: int = 0
 
 
 class LlamaEngine:
@@ -265,10 +276,26 @@ class LlamaEngine:
             return self._locks.setdefault(model, threading.Lock())
 
     def load(self, model: str, card: ModelCard, options: dict[str, Any]) -> LoadInfo:
-        """Load ``model`` with ``num_ctx``/``num_thread`` from ``options``; return its sizes."""
+        """Load ``model`` with ``num_ctx``/``num_thread`` from ``options``; return its sizes.
+
+        A no-op when it is loaded with that ``num_ctx``; another ``num_ctx`` reloads it, as
+        Ollama does, so calling this before each request puts a reload's time in that request's
+        ``load_duration``.
+        """
         with self._lock(model):
             loaded = self._ensure(model, options)
             return self._load_info(loaded)
+
+    def loaded_info(self, model: str) -> LoadInfo | None:
+        """Return ``model``'s sizes as it is loaded now, or None if it is not loaded.
+
+        They change after a request: `generate` and `embed` reload the model for another
+        ``num_ctx``, and the first `embed` adds the embedding context. Does not wait for a
+        generation in progress, so ``/api/ps`` may call it at any time.
+        """
+        with self._guard:
+            loaded = self._models.get(model)
+        return None if loaded is None else self._load_info(loaded)
 
     def unload(self, model: str) -> None:
         """Free ``model``'s contexts (waits for a generation in progress to end)."""
@@ -319,26 +346,23 @@ class LlamaEngine:
         if loaded is not None:
             self._drop(model)
         try:
-            llm = self._llama_cpp.Llama(
-                model_path=str(self.model_path),
+            llm, buffers = self._new_context(
                 n_ctx=num_ctx,
                 n_batch=min(512, num_ctx),
                 n_threads=num_thread,
                 n_threads_batch=num_thread,
-                verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"llama.cpp failed to load {self.model_path.name}: {exc}") from exc
-        loaded = _Model(llm=llm, num_ctx=num_ctx, num_thread=num_thread)
+        weights = int(self._llama_cpp.llama_model_size(llm.model))
+        loaded = _Model(llm, num_ctx, num_thread, weights=weights, buffers=buffers)
         with self._guard:
             self._models[model] = loaded
         return loaded
 
     def _embedder(self, loaded: _Model) -> Any:
         if loaded.embedder is None:
-            lc = self._llama_cpp
-            loaded.embedder = lc.Llama(
-                model_path=str(self.model_path),
+            loaded.embedder, loaded.embedder_buffers = self._new_context(
                 n_ctx=loaded.num_ctx,
                 # A pooled sequence must fit in one micro-batch.
                 n_batch=loaded.num_ctx,
@@ -346,19 +370,34 @@ class LlamaEngine:
                 n_threads=loaded.num_thread,
                 n_threads_batch=loaded.num_thread,
                 embedding=True,
-                pooling_type=lc.LLAMA_POOLING_TYPE_MEAN,
-                verbose=False,
+                pooling_type=self._llama_cpp.LLAMA_POOLING_TYPE_MEAN,
             )
         return loaded.embedder
+
+    def _new_context(self, **params: Any) -> tuple[Any, int]:
+        """Make a llama.cpp context; return it and the bytes of the buffers it allocated.
+
+        0 bytes means llama.cpp logged none (the size falls back to an estimate).
+        """
+        sizes: list[float] = []
+        _CAPTURE.sizes = sizes
+        try:
+            llm = self._llama_cpp.Llama(model_path=str(self.model_path), verbose=False, **params)
+        finally:
+            _CAPTURE.sizes = None
+        return llm, int(sum(sizes) * 2**20)
 
     def _set_threads(self, llm: Any, n: int) -> None:
         self._llama_cpp.llama_set_n_threads(llm.ctx, n, n)
         llm.n_threads = llm.n_threads_batch = n
 
     def _load_info(self, loaded: _Model) -> LoadInfo:
-        size = self._llama_cpp.llama_model_size(loaded.llm.model) + self._kv_bytes(loaded.num_ctx)
+        # Like Ollama's runner: the weights plus what each context allocated (its KV cache and
+        # its output and compute buffers); the embedding context counts once it exists.
+        size = loaded.weights
+        size += loaded.buffers or self._kv_bytes(loaded.num_ctx)
         if loaded.embedder is not None:
-            size += self._kv_bytes(loaded.num_ctx)
+            size += loaded.embedder_buffers or self._kv_bytes(loaded.num_ctx)
         return LoadInfo(size=int(size), size_vram=0, context_length=loaded.num_ctx)
 
     def _kv_bytes(self, num_ctx: int) -> int:
@@ -383,6 +422,9 @@ class LlamaEngine:
         # output; only its errors (ggml level 4) are logged as errors.
         def forward(level: int, text: bytes, user_data: Any) -> None:
             message = text.decode("utf-8", "replace").rstrip()
+            sizes = getattr(_CAPTURE, "sizes", None)
+            if sizes is not None and (found := _BUFFER_SIZE.search(message)):
+                sizes.append(float(found.group(1)))
             if message:
                 _log.log(logging.ERROR if level == 4 else logging.DEBUG, "llama.cpp: %s", message)
 
@@ -428,21 +470,28 @@ class LlamaEngine:
             loaded = self._ensure(request.model, request.options)
             return (yield from self._generate(loaded, request))
 
-    def _prompt_tokens(self, llm: Any, request: GenerationRequest, n_ctx: int) -> list[int]:
-        card = request.card
+    def render(self, request: GenerationRequest) -> str:
+        """Return the prompt text `generate` gives the model for ``request`` (before ``context``).
+
+        This is ``_debug_render_only``'s ``rendered_template``: Gemma's turn format for chat,
+        the template (the request's or the model's) for generate, the prompt as is when raw.
+        """
         if request.kind == "chat":
-            text = render_chat(request.messages, "")
-        elif request.raw:
-            text = request.prompt
-        else:
-            template = request.template if request.template is not None else card.template
-            system = request.system if request.system is not None else card.system
-            try:
-                text = render_template(
-                    template, system=system, prompt=request.prompt, suffix=request.suffix
-                )
-            except TemplateError as exc:
-                raise EngineError(str(exc), 400) from None
+            return render_chat(request.messages, "")
+        if request.raw:
+            return request.prompt
+        card = request.card
+        template = request.template if request.template is not None else card.template
+        system = request.system if request.system is not None else card.system
+        try:
+            return render_template(
+                template, system=system, prompt=request.prompt, suffix=request.suffix
+            )
+        except TemplateError as exc:
+            raise EngineError(str(exc), 400) from None
+
+    def _prompt_tokens(self, llm: Any, request: GenerationRequest, n_ctx: int) -> list[int]:
+        text = self.render(request)
         if request.context:
             vocab = llm.n_vocab()
             if any(not isinstance(t, int) or t < 0 or t >= vocab for t in request.context):
@@ -470,7 +519,8 @@ class LlamaEngine:
         tokens = self._prompt_tokens(llm, request, loaded.num_ctx)
         grammar = None
         if request.format:
-            grammar = _grammar(lc, json.dumps(request.format, sort_keys=True))
+            # Not sort_keys: a schema's property order is the order the grammar enforces.
+            grammar = _grammar(lc, json.dumps(request.format))
             _check_grammar(lc, llm, grammar)
         num_predict = int(opts["num_predict"])
         if "num_predict" not in request.options and self.num_predict is not None:

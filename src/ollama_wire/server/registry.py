@@ -162,6 +162,13 @@ class Registry:
                 loaded.expires_ns = _until(keep_alive_ns)
                 loaded.keep_alive_ns = keep_alive_ns
 
+    def update_info(self, entry: ModelEntry, info: LoadInfo) -> None:
+        """Replace the sizes ``/api/ps`` shows for ``entry`` if it is loaded."""
+        with self._lock:
+            loaded = self._loaded.get(entry.name.key)
+            if loaded is not None:
+                loaded.info = info
+
     def begin(self, entry: ModelEntry) -> None:
         """Count a request that uses ``entry``: it is not unloaded until the request ends."""
         with self._lock:
