@@ -440,30 +440,13 @@ class SubscriptableBaseModel:
         return result
 
     def model_dump_json(
-        self,
-        *,
-        indent: int | None = None,
-        ensure_ascii: bool = False,
-        include: IncEx | None = None,
-        exclude: IncEx | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        exclude_unset: bool = False,
-        exclude_defaults: bool = False,
-        exclude_none: bool = False,
-        exclude_computed_fields: bool = False,
-        round_trip: bool = False,
-        warnings: bool | Literal["none", "warn", "error"] = True,
-        fallback: Callable[[Any], Any] | None = None,
-        serialize_as_any: bool = False,
-        polymorphic_serialization: bool | None = None,
+        self, *, indent: int | None = None, ensure_ascii: bool = False, **options: Any
     ) -> str:
-        """Return ``model_dump(mode="json")`` as JSON: compact, or indented by ``indent``."""
-        data = self.model_dump(
-            mode="json", include=include, exclude=exclude, by_alias=by_alias,
-            exclude_unset=exclude_unset, exclude_defaults=exclude_defaults,
-            exclude_none=exclude_none, fallback=fallback,
-        )
+        """Return ``model_dump(mode="json", **options)`` as JSON: compact, or indented by
+        ``indent``. ``options`` are `model_dump`'s (``include``, ``exclude``, ``by_alias``...);
+        an unknown one is a ``TypeError``, as in pydantic.
+        """
+        data = self.model_dump(mode="json", **options)
         separators = (",", ":") if indent is None else (",", ": ")
         return json.dumps(data, ensure_ascii=ensure_ascii, indent=indent, separators=separators)
 
