@@ -277,6 +277,13 @@ def test_global_options_work_after_the_command() -> None:
       {"prompt": ["-5", "--raw"], "stats": True, "raw": False}),
      (["generate", "--stats", "--", "-m", "hi"], {"model": "-m", "prompt": ["hi"]}),
      (["generate", "m", "--think", "--", "hi"], {"think": "true", "prompt": ["hi"]}),
+     # A bare --think before the prompt: the prompt is no think value, so it stays the prompt.
+     (["generate", "m", "--think", "Why is the sky blue?"],
+      {"think": "true", "prompt": ["Why is the sky blue?"]}),
+     (["generate", "m", "--think", "high", "hi"], {"think": "high", "prompt": ["hi"]}),
+     (["generate", "m", "--think", "False", "hi"], {"think": "False", "prompt": ["hi"]}),
+     (["generate", "m", "--think", "--stats", "hi"], {"think": "true", "stats": True}),
+     (["chat", "m", "--think", "--message", "hi"], {"think": "true", "message": ["hi"]}),
      (["generate", "m", "--", "--", "x"], {"prompt": ["--", "x"]}),
      (["embed", "m", "--dimensions", "3", "cat", "kitten"],
       {"model": "m", "texts": ["cat", "kitten"], "dimensions": 3}),

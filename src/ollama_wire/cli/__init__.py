@@ -39,7 +39,7 @@ class _CommandParser(argparse.ArgumentParser):
         # versions; those must be plain.
         if self._intermixing:
             return super().parse_known_args(args, namespace)
-        words = list(sys.argv[1:] if args is None else args)
+        words = _bare_think(list(sys.argv[1:] if args is None else args))
         if "--" in words:
             # The options pass may drop a `--` that comes before every positional, and then
             # the positionals pass would take `-x` after it for an option: escape those words.
@@ -60,6 +60,23 @@ class _CommandParser(argparse.ArgumentParser):
 
 
 _ESCAPE = "\0"  # no command-line word can hold a NUL, so no real word starts with one
+
+
+def _bare_think(words: list[str]) -> list[str]:
+    """Read `--think` followed by a word that is no think value as a bare `--think`.
+
+    Its value is optional, so argparse would take the next word for it: in
+    `generate m --think "Why is the sky blue?"` the prompt. Only before a `--`.
+    """
+    from ollama_wire.cli._options import THINK_WORDS
+
+    end = words.index("--") if "--" in words else len(words)
+    return [
+        "--think=true" if word == "--think" and i + 1 < end
+        and words[i + 1].strip().lower() not in THINK_WORDS
+        and not words[i + 1].startswith("-") else word
+        for i, word in enumerate(words)
+    ]
 
 
 def _unescape(word: str) -> str:

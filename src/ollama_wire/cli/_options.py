@@ -11,6 +11,10 @@ from typing import Any
 from ollama_wire.cli._context import UsageError
 
 THINK_LEVELS = ("low", "medium", "high", "max")
+_THINK_ON = ("true", "yes", "on", "1")
+_THINK_OFF = ("false", "no", "off", "0")
+#: Every value `--think` takes; another word after a bare `--think` is not its value.
+THINK_WORDS = frozenset((*_THINK_ON, *_THINK_OFF, *THINK_LEVELS))
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
 _DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$")
 _LIST_OPTIONS = frozenset({"stop"})  # Ollama rejects a bare string for these
@@ -68,9 +72,9 @@ def parse_think(text: str | None) -> bool | str | None:
     if text is None:
         return None
     low = text.strip().lower()
-    if low in ("true", "yes", "on", "1"):
+    if low in _THINK_ON:
         return True
-    if low in ("false", "no", "off", "0"):
+    if low in _THINK_OFF:
         return False
     if low in THINK_LEVELS:
         return low
