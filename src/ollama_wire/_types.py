@@ -194,11 +194,14 @@ def _each_value(wrap: _Wrap) -> _Wrap:
 def _read(obj: SubscriptableBaseModel, key: str, value: Any) -> Any:
     """Return a present field's value for reading, converting it (see ``_Field``)."""
     wrap = obj._nested.get(key)
-    if wrap is None:
-        return value
+    return value if wrap is None else _convert(obj._data, key, value, wrap)
+
+
+def _convert(data: dict[str, Any], key: str, value: Any, wrap: _Wrap) -> Any:
+    """Convert a nested value; a converted dict or list replaces its JSON in ``data``."""
     converted = wrap(value)
     if converted is not value and (type(value) is dict or type(value) is list):
-        obj._data[key] = converted
+        data[key] = converted
     return converted
 
 
@@ -222,13 +225,8 @@ class _Field:
         value = data.get(self.key)
         if value is None:
             return None
-        wrap = owner._nested.get(self.key)
-        if wrap is None:
-            return value
-        converted = wrap(value)
-        if converted is not value and (type(value) is dict or type(value) is list):
-            data[self.key] = converted
-        return converted
+        wrap = owner._nested.get(self.key)  # inlined `_read`: the per-chunk path
+        return value if wrap is None else _convert(data, self.key, value, wrap)
 
 
 class FieldInfo:

@@ -56,6 +56,11 @@ class LoadedModel:
     #: Requests using it now: its keep-alive clock runs only while there are none.
     busy: int = 0
 
+    def restart(self, keep_alive_ns: int) -> None:
+        """Start its keep-alive clock now, with ``keep_alive_ns`` (< 0: forever)."""
+        self.expires_ns = _until(keep_alive_ns)
+        self.keep_alive_ns = keep_alive_ns
+
     def idle_expired(self, now: int) -> bool:
         """Tell whether it is unused and its keep-alive ran out."""
         return self.busy == 0 and self.expires_ns <= now
@@ -159,8 +164,7 @@ class Registry:
         with self._lock:
             loaded = self._loaded.get(entry.name.key)
             if loaded is not None:
-                loaded.expires_ns = _until(keep_alive_ns)
-                loaded.keep_alive_ns = keep_alive_ns
+                loaded.restart(keep_alive_ns)
 
     def update_info(self, entry: ModelEntry, info: LoadInfo) -> None:
         """Replace the sizes ``/api/ps`` shows for ``entry`` if it is loaded."""
@@ -186,8 +190,7 @@ class Registry:
             if loaded is None:
                 return True
             loaded.busy = max(0, loaded.busy - 1)
-            loaded.expires_ns = _until(keep_alive_ns)
-            loaded.keep_alive_ns = keep_alive_ns
+            loaded.restart(keep_alive_ns)
             return loaded.busy == 0
 
     def loaded(self, entry: ModelEntry) -> LoadedModel | None:
