@@ -76,6 +76,8 @@ def test_a_usage_error_exits_2_with_the_usage(run: Run) -> None:
      (["chat", "m", "--format", "{broken"], "not valid JSON"),
      (["embed", "m", "--dimensions", "-1"], "must be >= 0"),
      (["--timeout", "0", "list"], "must be > 0"),
+     (["--host", "ftp://x", "list"], "argument --host: Invalid Ollama host 'ftp://x'"),
+     (["list", "--host", "http://[::1"], "argument --host: Invalid Ollama host"),
      (["show", "m", "--parameters", "--template"], "not allowed with argument"),
      ([], "usage: ollama-wire")],
 )
@@ -125,10 +127,34 @@ def test_options_among_the_words_with_stdin(cli: InProcess,
     assert code == 0, err
     body = ollama_server.requests.last("/api/generate").body
     assert (body["prompt"], body.get("raw")) == ("-5 degrees --raw", None)
+    code, _, err = cli("generate", THINKING_MODEL, "--think", "-", input="Why?\n")
+    assert code == 0, err
+    body = ollama_server.requests.last("/api/generate").body
+    assert (body["prompt"], body["think"]) == ("Why?", True)
     code, out, err = cli("embed", "--dimensions", "3", EMBED_MODEL, "--full", input="a\nb\n")
     assert code == 0, err
     assert ollama_server.requests.last("/api/embed").body["input"] == ["a", "b"]
     assert "inputs: 2   dimensions: 3" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "closed", "code", "message"),
+    [(["generate", CHAT_MODEL], 0, 2, "the prompt is empty"),
+     (["embed", EMBED_MODEL], 0, 2, "no text to embed on stdin"),
+     (["chat", CHAT_MODEL], 0, 0, ""),
+     (["generate", CHAT_MODEL, "hi"], 1, 0, "")],
+)
+def test_a_closed_standard_stream_reads_empty_and_writes_nowhere(
+        ollama_url: str, env: dict[str, str], args: list[str], closed: int, code: int,
+        message: str) -> None:
+    # As `<&-` and `>&-` start it: Python sets sys.stdin or sys.stdout to None.
+    script = (f"import os, sys; os.close({closed}); "
+              f"os.execv(sys.executable, {[*COMMAND, '--host', ollama_url, *args]!r})")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=TIMEOUT)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Error" not in result.stderr
 
 
 def test_generate_json_no_stream_from_stdin(run: Run, ollama_server: OllamaServer) -> None:
@@ -232,6 +258,24 @@ def test_ctrl_c_closes_the_stream_and_exits_130(
     record = wait_for_generation_stop(server, "/api/generate")
     assert record.disconnected
     assert 0 < record.tokens < 1000
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_ctrl_c_on_a_terminal_ends_the_line_once(
+        ollama_server_factory: object, terminal: object, stream: bool) -> None:
+    server = ollama_server_factory(  # type: ignore[operator]
+        engine_options={"tokens_per_second": 100, "replies": {"story": "word " * 1000}})
+    term: Terminal = terminal(  # type: ignore[operator]
+        "--host", server.url, "generate", CHAT_MODEL, "story", *([] if stream else ["--no-stream"]))
+    if stream:
+        term.expect("word word ")
+    else:
+        server.requests.wait_for(lambda r: r.path == "/api/generate", finished=False)
+    term.interrupt()
+    assert term.wait() == 130
+    # The reply's own line end, or the one after a ^C with nothing else on screen: not both.
+    assert term.output.endswith("word \r\n" if stream else "\r\n")
+    assert not term.output.endswith("\r\n\r\n")
 
 
 def test_a_closed_stdout_pipe_exits_quietly(
@@ -338,9 +382,17 @@ def test_ctrl_c_in_the_repl_stops_the_reply_not_the_chat(
     term.expect("word word ")
     term.interrupt()
     term.expect(r"\(stopped\)")
+    assert "word \r\n\x1b[2m(stopped)" in term.output
     term.expect(">>> ")
     record = wait_for_generation_stop(server, "/api/chat")
     assert record.disconnected
+    # Before the reply starts, "(stopped)" goes on a line of its own, away from the ^C.
+    server.faults.add(path="/api/chat", delay_headers=5)
+    term.send("story\r")
+    server.requests.wait_for(lambda r: r.path == "/api/chat", count=2, finished=False)
+    term.interrupt()
+    assert term.expect(r"\(stopped\)").endswith("story\r\n\r\n\x1b[2m(stopped)")
+    term.expect(">>> ")
     term.send("\x04")  # Ctrl-D at the prompt ends the chat
     assert term.wait() == 0
 
@@ -397,3 +449,26 @@ def test_thinking_on_a_terminal_is_marked_and_dim(ollama_server: OllamaServer,
     assert "\x1b[2m\r\n...done thinking.\x1b[0m\r\n\r\n" in out
     assert out.endswith(answer.response + "\r\n")
     assert answer.thinking.split()[0] in out
+
+
+def test_an_ascii_locale_replaces_what_it_cannot_show(
+        ollama_server_factory: object, env: dict[str, str]) -> None:
+    # PYTHONIOENCODING stands in for a locale without UTF-8 (LC_ALL=C with PYTHONUTF8=0).
+    server = ollama_server_factory(  # type: ignore[operator]
+        engine_options={"replies": {"coffee": "Un café ☕ s'il vous plaît."}})
+    ascii_env = {**env, "PYTHONIOENCODING": "ascii"}
+
+    def run_ascii(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*COMMAND, "--host", server.url, *args], capture_output=True,
+                              stdin=subprocess.DEVNULL, env=ascii_env, timeout=TIMEOUT,
+                              encoding="ascii")
+
+    result = run_ascii("generate", CHAT_MODEL, "coffee")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "Un caf? ? s'il vous pla?t.\n"
+    result = run_ascii("--json", "generate", CHAT_MODEL, "coffee")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["response"] == "Un café ☕ s'il vous plaît."
+    result = run_ascii("embed", EMBED_MODEL, "x" * 80)
+    assert result.returncode == 0, result.stderr
+    assert f"'{'x' * 57}...'  norm 1.0000\n" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,18 @@ def test_version_text_and_json(run: Run, cli: InProcess, ollama_server: OllamaSe
                     "host": ollama_server.url}
 
 
+def test_version_shows_the_client_when_no_server_answers(cli: InProcess) -> None:
+    import ollama_wire
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = cli("--retries", "0", "version", host=f"127.0.0.1:{port}")
+    assert code == 1
+    assert out == f"ollama-wire version {ollama_wire.__version__}\n"
+    assert err.startswith("error: Could not connect to Ollama")
+
+
 def test_trace_goes_to_stderr(run: Run) -> None:
     result = run("--trace", "embed", EMBED_MODEL, "hello")
     assert result.returncode == 0, result.stderr
@@ -216,3 +229,13 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert "NAME" in plain.output
     assert "\x1b[" not in plain.output
     assert "\x1b[" not in run("list").stdout
+
+
+def test_an_ascii_locale_gets_ascii_bars(ollama_server: OllamaServer, terminal: object) -> None:
+    # PYTHONIOENCODING stands in for a locale without UTF-8 (LC_ALL=C with PYTHONUTF8=0).
+    term: Terminal = terminal(  # type: ignore[operator]
+        "--host", ollama_server.url, "pull", "phi3:mini", PYTHONIOENCODING="ascii")
+    assert term.wait() == 0
+    final = term.output.rsplit("\x1b[2Kpulling manifest", 1)[-1]
+    assert "100% [" + "#" * 25 + "] " in final
+    assert "\\u" not in term.output

@@ -111,6 +111,23 @@ LICENSE MIT
     }
 
 
+def test_modelfile_quotes_message_and_parameter_values_as_ollama_does() -> None:
+    text = '''FROM x
+MESSAGE user """Hello,
+there."""
+MESSAGE assistant "Hi, you."
+PARAMETER temperature "0.5"
+PARAMETER stop """<|a|>"""
+PARAMETER stop "<|b|>"
+'''
+    assert parse_modelfile(text) == {
+        "from_": "x",
+        "parameters": {"temperature": 0.5, "stop": ["<|a|>", "<|b|>"]},
+        "messages": [{"role": "user", "content": "Hello,\nthere."},
+                     {"role": "assistant", "content": "Hi, you."}],
+    }
+
+
 def test_modelfile_from_a_local_gguf_is_a_path(tmp_path: pytest.TempPathFactory) -> None:
     (tmp_path / "m.gguf").write_bytes(b"GGUF")  # type: ignore[operator]
     parsed = parse_modelfile("FROM ./m.gguf\n", str(tmp_path))
@@ -281,6 +298,7 @@ def test_global_options_work_after_the_command() -> None:
      (["generate", "m", "--think", "Why is the sky blue?"],
       {"think": "true", "prompt": ["Why is the sky blue?"]}),
      (["generate", "m", "--think", "high", "hi"], {"think": "high", "prompt": ["hi"]}),
+     (["generate", "m", "--think", "-"], {"think": "true", "prompt": ["-"]}),
      (["generate", "m", "--think", "False", "hi"], {"think": "False", "prompt": ["hi"]}),
      (["generate", "m", "--think", "--stats", "hi"], {"think": "true", "stats": True}),
      (["chat", "m", "--think", "--message", "hi"], {"think": "true", "message": ["hi"]}),

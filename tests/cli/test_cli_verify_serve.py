@@ -99,6 +99,7 @@ def test_verify_without_a_server_says_how_to_start_one(cli: InProcess) -> None:
     assert table["server"][0] == "FAIL"
     assert "ollama serve" in out
     assert [table[n][0] for n in ("generate", "stream", "chat", "embed")] == ["skip"] * 4
+    assert "1 of 5 checks failed, 4 skipped (model" in out
 
 
 def test_serve_runs_the_scripted_engine_until_ctrl_c(env: dict[str, str]) -> None:

@@ -66,7 +66,8 @@ def _bare_think(words: list[str]) -> list[str]:
     """Read `--think` followed by a word that is no think value as a bare `--think`.
 
     Its value is optional, so argparse would take the next word for it: in
-    `generate m --think "Why is the sky blue?"` the prompt. Only before a `--`.
+    `generate m --think "Why is the sky blue?"` the prompt, or the `-` that stands for
+    stdin. Only before a `--`.
     """
     from ollama_wire.cli._options import THINK_WORDS
 
@@ -74,7 +75,7 @@ def _bare_think(words: list[str]) -> list[str]:
     return [
         "--think=true" if word == "--think" and i + 1 < end
         and words[i + 1].strip().lower() not in THINK_WORDS
-        and not words[i + 1].startswith("-") else word
+        and (words[i + 1] == "-" or not words[i + 1].startswith("-")) else word
         for i, word in enumerate(words)
     ]
 
@@ -95,7 +96,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("global options")
-    group.add_argument("--host", default=default(None), metavar="URL",
+    group.add_argument("--host", type=_host, default=default(None), metavar="URL",
                        help="Ollama server (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
     group.add_argument("--timeout", type=_positive_float, default=default(None), metavar="SECONDS",
                        help="connect and read timeout (default: the client's, 5 s and 300 s)")
@@ -113,6 +114,17 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                        help="machine-readable JSON output")
     group.add_argument("--debug", action="store_true", default=default(False),
                        help="show tracebacks")
+
+
+def _host(text: str) -> str:
+    # Checked here so that a bad --host is a usage error (exit 2) like any bad option value.
+    from ollama_wire._host import parse_host
+
+    try:
+        parse_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _ca_bundle(text: str) -> str:

@@ -185,10 +185,13 @@ class Repl:
                         return 0
                     continue
                 try:
+                    self.ctx.line_ended_on_interrupt = False
                     self.conversation.send(text, self.images or None)
                     self.images = []
                 except KeyboardInterrupt:
-                    out.write(self.ctx.style("(stopped)", "dim") + "\n")
+                    # Before any reply text, the terminal's ^C is still on the line.
+                    start = "" if self.ctx.line_ended_on_interrupt or not self.ctx.out_tty else "\n"
+                    out.write(start + self.ctx.style("(stopped)", "dim") + "\n")
                     out.flush()
                 except Exception as exc:  # one failed turn must not end the session
                     from ollama_wire.cli._run import describe

@@ -35,6 +35,7 @@ class Context:
         self.style = Style(color_enabled(self.stdout))
         self.err_style = Style(color_enabled(self.stderr))
         self._client: Client | None = None
+        self.line_ended_on_interrupt = False
 
     @property
     def host(self) -> str | None:
@@ -81,6 +82,11 @@ class Context:
     def emit_json(self, value: Any) -> None:
         """Write one JSON document on stdout."""
         dump_json(value, self.stdout)
+
+    def ended_line(self, stream: IO[str]) -> None:
+        """Note that a line on `stream` just ended; Ctrl-C then needs no newline of its own."""
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt) and is_tty(stream):
+            self.line_ended_on_interrupt = True
 
     def note(self, text: str) -> None:
         """Write an informational line on stderr (never mixed into stdout)."""

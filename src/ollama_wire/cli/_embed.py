@@ -7,7 +7,7 @@ from typing import Any
 
 from ollama_wire.cli._context import CommandError, Context, UsageError
 from ollama_wire.cli._options import parse_keep_alive
-from ollama_wire.cli._render import field, is_tty
+from ollama_wire.cli._render import ellipsis, field, is_tty
 
 SHOWN = 4  # values shown at each end of an abbreviated vector
 
@@ -46,7 +46,7 @@ def run_embed(ctx: Context) -> int:
               f"{', '.join(str(d) for d in dims)}\n")
     for text, vector in zip(texts, vectors, strict=True):
         norm = math.sqrt(sum(x * x for x in vector))
-        out.write(f"{ctx.style(repr(_clip(text)), 'bold')}  norm {norm:.4f}\n")
+        out.write(f"{ctx.style(repr(_clip(text, ellipsis(out))), 'bold')}  norm {norm:.4f}\n")
         out.write(f"  {format_vector(vector, full=args.full)}\n")
     return 0
 
@@ -60,5 +60,5 @@ def format_vector(vector: list[float], *, full: bool) -> str:
     return f"[{head}, ... {len(vector) - 2 * SHOWN} more ..., {tail}]"
 
 
-def _clip(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clip(text: str, mark: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - len(mark)] + mark

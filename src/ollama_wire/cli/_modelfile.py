@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Any
 
 from ollama_wire.cli._context import UsageError
@@ -37,6 +36,12 @@ def parse_modelfile(text: str, base_dir: str = ".") -> dict[str, Any]:
         if command not in _COMMANDS:
             raise UsageError(f"Modelfile line {number}: unknown instruction {command!r}")
         rest = rest.strip()
+        # PARAMETER and MESSAGE take a word (the name, the role) before their value, and the
+        # value may be quoted or a multi-line block like any other.
+        head = ""
+        if command in ("PARAMETER", "MESSAGE"):
+            head, _, rest = rest.partition(" ")
+            rest = rest.strip()
         if rest.startswith(_FENCE):
             body = rest[len(_FENCE):]
             if body.endswith(_FENCE) and len(body) >= len(_FENCE):
@@ -53,7 +58,9 @@ def parse_modelfile(text: str, base_dir: str = ".") -> dict[str, Any]:
                 rest = "\n".join(parts)
         elif len(rest) >= 2 and rest[0] == rest[-1] == '"':
             rest = rest[1:-1]
-        if not rest and command != "SYSTEM":
+        if command == "PARAMETER" and (not head or not rest):
+            raise UsageError(f"Modelfile line {number}: PARAMETER needs a name and a value")
+        if not rest and not head and command != "SYSTEM":
             raise UsageError(f"Modelfile line {number}: {command} needs a value")
         if command == "FROM":
             path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(rest)))
@@ -67,21 +74,17 @@ def parse_modelfile(text: str, base_dir: str = ".") -> dict[str, Any]:
                 raise UsageError(f"Modelfile line {number}: no such adapter file: {rest}")
             result.setdefault("adapter_paths", []).append(path)
         elif command == "PARAMETER":
-            key, _, value = rest.partition(" ")
-            if not value.strip():
-                raise UsageError(f"Modelfile line {number}: PARAMETER needs a name and a value")
-            parsed = _parameter_value(value.strip())
-            if key in _LIST_PARAMETERS:
-                parameters.setdefault(key, []).append(parsed if isinstance(parsed, str)
-                                                      else str(parsed))
+            # Quoted or not, the value is read by the option's type, as Ollama does.
+            parsed = parse_value(rest)
+            if head in _LIST_PARAMETERS:
+                parameters.setdefault(head, []).append(rest)
             else:
-                parameters[key] = parsed
+                parameters[head] = parsed
         elif command == "MESSAGE":
-            role, _, content = rest.partition(" ")
-            if role not in ("system", "user", "assistant"):
+            if head not in ("system", "user", "assistant"):
                 raise UsageError(f"Modelfile line {number}: MESSAGE role must be system, user "
-                                 f"or assistant, got {role!r}")
-            messages.append({"role": role, "content": content.strip()})
+                                 f"or assistant, got {head!r}")
+            messages.append({"role": head, "content": rest})
         elif command == "LICENSE":
             licenses.append(rest)
         else:
@@ -93,15 +96,6 @@ def parse_modelfile(text: str, base_dir: str = ".") -> dict[str, Any]:
     if licenses:
         result["license"] = licenses[0] if len(licenses) == 1 else licenses
     return result
-
-
-def _parameter_value(text: str) -> Any:
-    if text.startswith('"'):
-        try:
-            return shlex.split(text)[0]
-        except ValueError:
-            return text.strip('"')
-    return parse_value(text)
 
 
 def _looks_like_path(text: str) -> bool:

@@ -240,11 +240,14 @@ def run_version(ctx: Context) -> int:
     from ollama_wire import __version__
 
     client = ctx.client()
+    if not ctx.json:
+        # First, so that it shows even when no server answers (as `ollama -v` does).
+        ctx.stdout.write(f"ollama-wire version {__version__}\n")
+        ctx.stdout.flush()
     server = field(client.version(), "version", "unknown")
     host = client.host
     if ctx.json:
         ctx.emit_json({"client": __version__, "server": server, "host": host})
     else:
-        ctx.stdout.write(f"ollama-wire version {__version__}\n")
         ctx.stdout.write(f"server version {server}" + (f" at {host}" if host else "") + "\n")
     return 0

@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from ollama_wire.cli._render import field, human_bytes, human_duration
+from ollama_wire.cli._render import encodes, field, human_bytes, human_duration
 
 BAR_WIDTH = 25
 REDRAW_INTERVAL = 0.1  # seconds between terminal redraws; final states always draw
 SPEED_WINDOW = 5.0  # seconds of samples behind the speed and ETA estimate
 PLAIN_STEP = 10  # percent between plain progress lines
+BAR_GLYPHS = ("\u2588", "\u2595", "\u258f")  # fill, left edge, right edge, as Ollama draws them
+ASCII_BAR_GLYPHS = ("#", "[", "]")  # where the locale has no block characters
 
 
 def _columns(stream: IO[str]) -> int | None:
@@ -64,6 +66,7 @@ class Progress:
         self._layers: dict[str, _Layer] = {}
         self._drawn = 0
         self._last_draw = float("-inf")
+        self._glyphs = BAR_GLYPHS if encodes(stream, "".join(BAR_GLYPHS)) else ASCII_BAR_GLYPHS
 
     def update(self, event: Any) -> None:
         """Take one progress event and show it."""
@@ -126,11 +129,11 @@ class Progress:
         self.stream.write("".join(out))
         self.stream.flush()
 
-    @staticmethod
-    def _bar(layer: _Layer) -> str:
+    def _bar(self, layer: _Layer) -> str:
+        fill, left, right = self._glyphs
         filled = layer.percent * BAR_WIDTH // 100
-        bar = "█" * filled + " " * (BAR_WIDTH - filled)
-        head = f"{layer.status} {layer.percent:3d}% ▕{bar}▏ "
+        bar = fill * filled + " " * (BAR_WIDTH - filled)
+        head = f"{layer.status} {layer.percent:3d}% {left}{bar}{right} "
         if layer.completed >= layer.total:
             return head + human_bytes(layer.total)
         text = head + f"{human_bytes(layer.completed)}/{human_bytes(layer.total)}"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ELLIPSIS = "\u2026"
+BLOCK = "\u2588"
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 
@@ -21,6 +23,30 @@ def color_enabled(stream: IO[str]) -> bool:
     if os.environ.get("TERM") == "dumb":
         return False
     return is_tty(stream)
+
+
+def encodes(stream: IO[str], text: str) -> bool:
+    """Return whether `stream` can write `text`: not in an ASCII or Latin-1 locale, say."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def tolerate_encoding(stream: IO[str]) -> None:
+    """Let `stream` write what its encoding lacks as `?` instead of failing mid-output."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if callable(reconfigure) and not encodes(stream, ELLIPSIS + BLOCK):
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass
+
+
+def ellipsis(stream: IO[str]) -> str:
+    """Return the ellipsis `stream` can show."""
+    return ELLIPSIS if encodes(stream, ELLIPSIS) else "..."
 
 
 def is_tty(stream: IO[str]) -> bool:
@@ -71,7 +97,12 @@ def to_jsonable(value: Any) -> Any:
 
 def dump_json(value: Any, stream: IO[str]) -> None:
     """Write `value` as one compact JSON line and flush."""
-    stream.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+    # Escaped when the locale cannot show every character: JSON must stay exact.
+    data = to_jsonable(value)
+    text = json.dumps(data, ensure_ascii=False)
+    if not encodes(stream, text):
+        text = json.dumps(data)
+    stream.write(text + "\n")
     stream.flush()
 
 

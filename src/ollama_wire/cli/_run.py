@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 from ollama_wire.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from ollama_wire.cli._context import CommandError, Context, UsageError
+from ollama_wire.cli._render import tolerate_encoding
 
 _PULL_HINT = re.compile(r"`ollama pull ([^`]+)`")
 _LIST_HINT = "`ollama list`"
@@ -24,6 +26,9 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, *, debug: boo
     module_name, _, func_name = str(args.handler).partition(":")
     module = importlib.import_module(f"ollama_wire.cli.{module_name}")
     handler: Callable[[Context], int] = getattr(module, func_name)
+    _replace_closed_streams()
+    for stream in (sys.stdout, sys.stderr):
+        tolerate_encoding(stream)
     ctx = Context(args)
     try:
         try:
@@ -47,6 +52,16 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, *, debug: boo
             raise
         _report(ctx, exc)
         return EXIT_ERROR
+
+
+def _replace_closed_streams() -> None:
+    # Started with a standard stream closed (`<&-`, `>&-`), Python sets it to None: read it
+    # as empty and write it nowhere, as print() does, instead of failing on None.
+    if sys.stdin is None:
+        sys.stdin = io.StringIO()
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
 
 def describe(exc: BaseException) -> str:
@@ -109,8 +124,9 @@ def _report(ctx: Context, exc: BaseException) -> None:
 
 
 def _finish_line(ctx: Context) -> None:
-    # The terminal echoed ^C mid-line; end it so the shell prompt starts clean.
-    if ctx.err_tty:
+    # The terminal echoed ^C mid-line; end it so the shell prompt starts clean (unless the
+    # command's own output ended it while stopping: then a newline here leaves a blank line).
+    if ctx.err_tty and not ctx.line_ended_on_interrupt:
         try:
             ctx.stderr.write("\n")
             ctx.stderr.flush()

@@ -43,6 +43,7 @@ class TextPrinter:
             self._end_thinking()
             if self._last != "\n":
                 self._write("\n")
+                self.ctx.ended_line(self.ctx.stdout)
         except BrokenPipeError:
             pass  # the reader is gone; the caller's own error says why we are here
 
@@ -64,9 +65,11 @@ class TextPrinter:
         self._in_thinking = False
         if self.ctx.out_tty:
             self._write(self.ctx.style("\n...done thinking.", "dim") + "\n\n")
+            self.ctx.ended_line(self.ctx.stdout)
         else:
             self.ctx.stderr.write("\n")
             self.ctx.stderr.flush()
+            self.ctx.ended_line(self.ctx.stderr)
 
     def _write(self, text: str) -> None:
         self.ctx.stdout.write(text)

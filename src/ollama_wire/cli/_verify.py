@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ollama_wire.cli._context import Context
-from ollama_wire.cli._render import field, human_duration, table
+from ollama_wire.cli._render import ELLIPSIS, ellipsis, field, human_duration, table
 from ollama_wire.cli._textout import closing, rate
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _timed(name: str, body: Callable[[], tuple[float | None, str]],
 
 def _clip(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 class Verifier:
@@ -203,7 +203,7 @@ def _print_table(ctx: Context, checks: list[Check]) -> None:
         rows.append([check.name, result,
                      human_duration(check.seconds),
                      "-" if check.tokens_per_second is None else f"{check.tokens_per_second:.1f}",
-                     check.detail])
+                     check.detail.replace(ELLIPSIS, ellipsis(ctx.stdout))])
     table(rows, ["CHECK", "RESULT", "TIME", "TOKENS/S", "DETAIL"], ctx.stdout, style)
 
 
@@ -236,8 +236,10 @@ def run_verify(ctx: Context) -> int:
                        "embed_model": embed_model, "checks": [c.to_json() for c in checks]})
     else:
         _print_table(ctx, checks)
-        failed = sum(1 for c in checks if not c.ok)
+        failed = sum(1 for c in checks if c.ok is False)
+        skipped = sum(1 for c in checks if c.ok is None)
         summary = (ctx.style(f"all {len(checks)} checks passed", "green") if ok else
-                   ctx.style(f"{failed} of {len(checks)} checks failed", "bold", "red"))
+                   ctx.style(f"{failed} of {len(checks)} checks failed"
+                             + (f", {skipped} skipped" if skipped else ""), "bold", "red"))
         ctx.stdout.write(f"\n{summary} (model {model}, embed model {embed_model})\n")
     return 0 if ok else 1
