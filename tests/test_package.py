@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,11 +39,20 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
 
 
 def test_the_sdk_names_exist() -> None:
-    for name in SDK_EXPORTS + SDK_FUNCTIONS:
+    for name in SDK_EXPORTS:
         assert name in ollama_wire.__all__, name
     assert issubclass(ollama_wire.RequestError, ValueError)
     for name in SDK_FUNCTIONS:
         assert callable(getattr(ollama_wire, name))
+        assert name not in ollama_wire.__all__, name  # as in the SDK's __all__
+
+
+def test_a_star_import_leaves_the_builtins_alone() -> None:
+    namespace: dict[str, object] = {}
+    exec("from ollama_wire import *\nresult = list(range(3))", namespace)
+    assert namespace["result"] == [0, 1, 2]
+    assert "copy" not in namespace
+    assert "Client" in namespace
 
 
 def test_unknown_attribute() -> None:
@@ -77,3 +87,86 @@ def test_a_bad_proxy_environment_does_not_break_import() -> None:
         text=True, check=True, env={"HTTP_PROXY": "socks5h://nowhere:1", "OLLAMA_HOST": "::::"},
     )
     assert out.stdout.strip() == "ok"
+
+
+# The set-up scripts' choice of Python and venv (scripts/_venv.sh), run as bash functions.
+ROOT = Path(__file__).resolve().parents[1]
+OLD_PYTHON = "#!/bin/sh\ncase \"$1\" in --version) echo 'Python 3.9.18';; esac\nexit 1\n"
+#: A Python 3.10+ installed elsewhere: says so to any `-c`.
+OTHER_PYTHON = "#!/bin/sh\necho /elsewhere 3.12.0\n"
+
+
+def venv_sh(function: str, bin_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `function` from scripts/_venv.sh with only `bin_dir` on PATH."""
+    return subprocess.run(
+        ["/bin/bash", "-c", f". scripts/_venv.sh && {function}"], cwd=ROOT, text=True,
+        capture_output=True, env={"PATH": str(bin_dir), **env}, timeout=60,
+    )
+
+
+def fake_bin(tmp_path: Path, **programs: str) -> Path:
+    """Return a folder of executables: each a script's text, or a path to link to."""
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True)
+    for name, program in programs.items():
+        path = folder / name.replace("_", ".")
+        if program.startswith("#!"):
+            path.write_text(program)
+            path.chmod(0o755)
+        else:
+            path.symlink_to(program)
+    return folder
+
+
+def test_setup_says_what_to_do_when_python3_is_too_old(tmp_path: Path) -> None:
+    done = venv_sh("find_python", fake_bin(tmp_path, python3=OLD_PYTHON))
+    assert done.returncode == 1
+    assert "needs Python 3.10 or newer (python3: Python 3.9.18)" in done.stderr
+    assert "PYTHON=" in done.stderr
+
+
+def test_setup_says_what_to_do_when_there_is_no_python(tmp_path: Path) -> None:
+    done = venv_sh("find_python", fake_bin(tmp_path))
+    assert done.returncode == 1
+    assert "(python3: not found)" in done.stderr
+
+
+def test_setup_takes_a_newer_python3_n_when_python3_is_too_old(tmp_path: Path) -> None:
+    folder = fake_bin(tmp_path, python3=OLD_PYTHON, python3_12=sys.executable)
+    done = venv_sh("find_python", folder)
+    assert (done.returncode, done.stdout.strip()) == (0, "python3.12")
+
+
+def test_setup_honours_python_and_refuses_an_old_one(tmp_path: Path) -> None:
+    folder = fake_bin(tmp_path, python3=OLD_PYTHON, old=OLD_PYTHON)
+    done = venv_sh("find_python", folder, PYTHON=sys.executable)
+    assert (done.returncode, done.stdout.strip()) == (0, sys.executable)
+    done = venv_sh("find_python", folder, PYTHON=str(folder / "old"))
+    assert done.returncode == 1
+    assert "is not a Python 3.10 or newer" in done.stderr
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="the tests do not run in a venv")
+def test_setup_keeps_a_working_venv_only(tmp_path: Path) -> None:
+    folder = fake_bin(tmp_path, python3=sys.executable)
+    assert venv_sh("venv_usable", folder, OLLAMA_WIRE_VENV=sys.prefix).returncode == 0
+    done = venv_sh("venv_usable", folder, OLLAMA_WIRE_VENV=sys.prefix, PYTHON=sys.executable)
+    assert done.returncode == 0
+    no_pip = tmp_path / "no-pip"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(no_pip)], check=True)
+    assert venv_sh("venv_usable", folder, OLLAMA_WIRE_VENV=str(no_pip)).returncode == 1
+    other = fake_bin(tmp_path / "other", python3=OTHER_PYTHON)
+    done = venv_sh("venv_usable", folder, OLLAMA_WIRE_VENV=sys.prefix,
+                   PYTHON=str(other / "python3"))
+    assert done.returncode == 1
+
+
+def test_setup_leaves_a_folder_that_is_not_a_venv_alone(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    done = venv_sh("ensure_venv local", fake_bin(tmp_path, python3=sys.executable),
+                   OLLAMA_WIRE_VENV=str(mine))
+    assert done.returncode == 1
+    assert "is not a virtual environment" in done.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

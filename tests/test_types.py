@@ -14,6 +14,7 @@ import pytest
 
 from ollama_wire import (
     ChatResponse,
+    Client,
     GenerateResponse,
     Image,
     ListResponse,
@@ -24,6 +25,8 @@ from ollama_wire import (
     Tool,
 )
 from ollama_wire._types import SubscriptableBaseModel, parse_datetime
+from ollama_wire.server import OllamaServer
+from ollama_wire.testing import CHAT_MODEL
 
 CHAT = {
     "model": "m",
@@ -343,3 +346,45 @@ def test_iteration_yields_every_declared_field() -> None:
 def test_image_model_validate_takes_a_dict() -> None:
     assert Image.model_validate({"value": "abc"}).value == "abc"
     assert Image("abc").value == Image(value="abc").value == "abc"
+
+
+def test_tool_parameters_default_to_an_object_schema(ollama_server: OllamaServer) -> None:
+    parameters = Tool.Function.Parameters(
+        properties={"city": Tool.Function.Parameters.Property(type="string")}
+    )
+    assert parameters.type == "object"  # the SDK's default
+    assert Tool.Function.Parameters.model_fields["type"].default == "object"
+    assert Tool.Function.Parameters.model_validate({}).model_dump()["type"] == "object"
+    tool = Tool(function=Tool.Function(name="weather", parameters=parameters))
+    with Client(ollama_server.url) as client:
+        client.chat(CHAT_MODEL, [{"role": "user", "content": "hi"}], tools=[tool])
+    assert ollama_server.requests.last("/api/chat").body["tools"] == [{  # what the SDK sends
+        "type": "function",
+        "function": {"name": "weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}}},
+    }]
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (Message.model_validate({"role": "user", "content": None}), Message(role="user")),
+    (ChatResponse({"message": {"role": "assistant", "content": "x", "thinking": None}}),
+     ChatResponse(message=Message(role="assistant", content="x"))),
+    (ListResponse({"models": [{"modified_at": "2025-01-01T00:00:00Z"}]}),
+     ListResponse({"models": [{"modified_at": "2025-01-01T00:00:00.000+00:00"}]})),
+    (Tool({"function": {"name": "f"}}), Tool.model_validate({"type": "function",
+                                                             "function": {"name": "f"}})),
+    (Tool._wrap({"function": {"name": "f"}}), Tool(function=Tool.Function(name="f"))),
+], ids=["none is absent", "nested none", "same instant", "default given", "default filled"])
+def test_equality_is_pydantics(a: SubscriptableBaseModel, b: SubscriptableBaseModel) -> None:
+    assert a == b
+    assert b == a
+
+
+def test_equality_still_tells_values_apart() -> None:
+    assert Message(role="user", content="a") != Message(role="user", content="b")
+    assert Message(role="user") != Message(role="user", content="")
+    args = {"role": "a", "tool_calls": [{"function": {"name": "f", "arguments": {"x": None}}}]}
+    assert Message.model_validate(args) != Message(  # inside a plain mapping None is a value
+        role="a", tool_calls=[{"function": {"name": "f", "arguments": {}}}])
+    assert ChatResponse(CHAT) != GenerateResponse(CHAT)
+    assert Image(value="not-there.png") == Image(value="not-there.png")  # no file is read

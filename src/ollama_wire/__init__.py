@@ -109,27 +109,11 @@ __all__ = [
     "WebFetchResponse",
     "WebSearchResponse",
     "__version__",
-    "chat",
-    "copy",
-    "create",
-    "create_blob",
-    "delete",
-    "embed",
-    "embeddings",
-    "generate",
-    "list",
-    "ps",
-    "pull",
-    "push",
-    "show",
     "tool_from_function",
-    "unload",
-    "version",
-    "web_fetch",
-    "web_search",
 ]
 
-#: Module-level functions: each calls the same-named method of the default client.
+#: Module-level functions: each calls the same-named method of the default client. Not in
+#: ``__all__``, as in the SDK: ``from ollama_wire import *`` must not shadow ``list`` or ``copy``.
 _FUNCTIONS = frozenset({
     "chat", "copy", "create", "create_blob", "delete", "embed", "embeddings", "generate",
     "list", "ps", "pull", "push", "show", "unload", "version", "web_fetch", "web_search",

@@ -69,7 +69,7 @@ class RequestError(OllamaError, ValueError):
 
     def __init__(self, error: str) -> None:
         super().__init__(error)
-        self.error = error
+        self.error: str = error
 
 
 class ResponseError(OllamaError):
@@ -87,7 +87,7 @@ class ResponseError(OllamaError):
         if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
             error = parsed["error"]
         super().__init__(error)
-        self.error = error
+        self.error: str = error
         self.status_code = status_code
         self.hint = hint
 

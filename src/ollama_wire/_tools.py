@@ -39,7 +39,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from ollama_wire._docstrings import parse_docstring
 from ollama_wire._errors import OllamaError, RequestError, preview
 from ollama_wire._protocol import DEFAULT_MAX_ROUNDS
-from ollama_wire._types import _to_json
+from ollama_wire._types import ChatResponse, Message, _to_json
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS",
@@ -970,16 +970,14 @@ class ToolCallRecord:
 class ToolRun:
     """The outcome of ``run_tools``: the final response and the whole conversation."""
 
-    response: Any
-    messages: list[Any]
+    response: ChatResponse
+    messages: list[Mapping[str, Any] | Message]
     calls: list[ToolCallRecord]
     rounds: int
 
     @property
-    def message(self) -> Any:
+    def message(self) -> Message:
         """Return the final assistant message."""
-        if isinstance(self.response, Mapping):
-            return self.response.get("message")
         return self.response.message
 
 
@@ -1143,7 +1141,9 @@ class ToolLoop:
         and ``max_rounds`` chat calls have been made.
         """
         self.rounds += 1
-        self.response = response
+        # Replies given as plain JSON (a sans-IO caller's) are kept as the client's would be.
+        self.response = ChatResponse.model_validate(response) if isinstance(response, Mapping) \
+            else response
         message = _to_json(
             response.get("message")
             if isinstance(response, Mapping)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar, overload
 
 from ollama_wire._errors import RequestError
 
@@ -59,7 +59,16 @@ __all__ = [
     "parse_datetime",
 ]
 
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_options: Any) -> Callable[[type], type]:
+        return lambda cls: cls
+
+
 _T = TypeVar("_T", bound="SubscriptableBaseModel")
+_Parsed = TypeVar("_Parsed")
 _Wrap = Callable[[Any], Any]
 _MISSING = object()
 
@@ -262,6 +271,9 @@ class _ModelFields:
         return fields
 
 
+# Type checkers make each subclass's ``__init__`` from its fields, keyword-only, as they do for
+# the SDK's pydantic models: ``Message(role="user", contents="x")`` is an error.
+@dataclass_transform(kw_only_default=True)
 class SubscriptableBaseModel:
     """A JSON object with attribute access, item access, ``get``, ``in`` and ``to_dict``.
 
@@ -269,9 +281,14 @@ class SubscriptableBaseModel:
     absent reads as ``None`` (``r.thinking``) but ``r["thinking"]`` raises ``KeyError``.
     The pydantic methods the SDK's models have work too: ``model_dump``, ``model_dump_json``,
     ``model_copy``, ``model_validate``, ``model_fields``; ``dict(r)`` has every declared field.
+    Type checkers see the declared fields only (read an unknown one as ``r["field"]``) and
+    check each class's keyword arguments, as they do for the SDK's models.
     """
 
-    __slots__ = ("_data",)
+    if not TYPE_CHECKING:
+        # Hidden from mypy, which would reject setting a field: a field is a descriptor on
+        # the class, not an attribute that ``__slots__`` lacks.
+        __slots__ = ("_data",)
     _data: dict[str, Any]
 
     #: Nested fields converted on access: JSON key -> converter.
@@ -294,15 +311,21 @@ class SubscriptableBaseModel:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         fields: dict[str, str] = {}
+        defaults = dict(cls._defaults)
         for klass in reversed(cls.__mro__):
             for name, annotation in vars(klass).get("__annotations__", {}).items():
                 if not name.startswith("_") and not str(annotation).startswith("ClassVar"):
                     fields[name] = cls._aliases.get(name, name)
-                    if klass is cls and name not in vars(cls):
+                    if klass is cls:
+                        # The class body's value is the field's default (``= None`` mostly,
+                        # which tells type checkers that the argument may be left out).
+                        if vars(cls).get(name) is not None:
+                            defaults[name] = vars(cls)[name]
                         setattr(cls, name, _Field(fields[name]))
         cls._fields = tuple(fields.items())
         cls._known = frozenset(fields)
         cls._keys = frozenset(fields.values())
+        cls._defaults = defaults
 
     def __init__(
         self, data: Mapping[str, Any] | SubscriptableBaseModel | None = None, /, **fields: Any
@@ -313,7 +336,13 @@ class SubscriptableBaseModel:
         for name, value in fields.items():
             if value is not None:
                 merged[self._aliases.get(name, name)] = _copy(value)
+        for name, value in self._defaults.items():
+            merged.setdefault(self._aliases.get(name, name), value)
         object.__setattr__(self, "_data", merged)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check or convert the fields of an object just built (``Options`` converts)."""
 
     @classmethod
     def _wrap(cls: type[_T], data: dict[str, Any]) -> _T:
@@ -330,7 +359,7 @@ class SubscriptableBaseModel:
             return obj
         return value
 
-    def __getattr__(self, name: str) -> Any:
+    def _getattr(self, name: str) -> Any:
         if name == "_data" or name.startswith("__"):
             raise AttributeError(name)
         key = self._aliases.get(name, name)
@@ -341,8 +370,14 @@ class SubscriptableBaseModel:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return _read(self, key, value)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def _setattr(self, name: str, value: Any) -> None:
         self._data[self._aliases.get(name, name)] = value
+
+    if not TYPE_CHECKING:
+        # Unknown fields read and set as attributes at run time, but type checkers see only the
+        # declared fields, as with the SDK's models: ``r.mesage`` is an error, not ``Any``.
+        __getattr__ = _getattr
+        __setattr__ = _setattr
 
     def __delattr__(self, name: str) -> None:
         self._data.pop(self._aliases.get(name, name), None)
@@ -370,8 +405,10 @@ class SubscriptableBaseModel:
             yield key, data[key]
 
     def __eq__(self, other: object) -> bool:
+        """Compare as pydantic does: field values, a None field as an absent one, defaults
+        filled in, timestamps as datetimes; a mapping compares with ``to_dict()``."""
         if isinstance(other, SubscriptableBaseModel):
-            return type(self) is type(other) and self.to_dict() == other.to_dict()
+            return type(self) is type(other) and _compared(self) == _compared(other)
         if isinstance(other, Mapping):
             return bool(self.to_dict() == _to_json(other))
         return NotImplemented
@@ -481,6 +518,22 @@ class SubscriptableBaseModel:
 
 _new = object.__new__
 _set_data = SubscriptableBaseModel.__dict__["_data"].__set__
+
+
+def _compared(value: Any) -> Any:
+    """Return a value as ``==`` sees it: an object's present fields with nested values read."""
+    if isinstance(value, SubscriptableBaseModel):
+        fields = {key: value._defaults[name] for name, key in value._fields
+                  if name in value._defaults}
+        for key, item in value._data.items():
+            if item is not None:
+                fields[key] = _compared(_read(value, key, item))
+        return fields
+    if isinstance(value, Mapping):
+        return {k: _compared(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compared(v) for v in value]
+    return value
 
 
 def _short(value: Any) -> str:
@@ -632,15 +685,16 @@ class Image(SubscriptableBaseModel):
     __slots__ = ()
     value: str | bytes | Path
 
-    def __init__(
-        self, value: str | bytes | Path | Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> None:
-        if isinstance(value, (Mapping, SubscriptableBaseModel)):  # model_validate({"value": ...})
-            super().__init__(value, **fields)
-            return
-        if value is not None:
-            fields["value"] = value
-        super().__init__(**fields)
+    @overload
+    def __init__(self, value: str | bytes | Path, /) -> None: ...
+    @overload
+    def __init__(self, *, value: str | bytes | Path) -> None: ...
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        # A mapping is model_validate's {"value": ...}; anything else is the image itself.
+        if len(args) == 1 and not isinstance(args[0], (Mapping, SubscriptableBaseModel)):
+            fields["value"] = args[0]
+            args = ()
+        super().__init__(*args, **fields)
 
 
 class Options(SubscriptableBaseModel):
@@ -662,45 +716,42 @@ class Options(SubscriptableBaseModel):
 
     __slots__ = ()
     # Load time.
-    numa: bool | None
-    num_ctx: int | None
-    num_batch: int | None
-    num_gpu: int | None
-    main_gpu: int | None
-    low_vram: bool | None
-    f16_kv: bool | None
-    logits_all: bool | None
-    vocab_only: bool | None
-    use_mmap: bool | None
-    use_mlock: bool | None
-    embedding_only: bool | None
-    num_thread: int | None
-    draft_num_predict: int | None
+    numa: bool | None = None
+    num_ctx: int | None = None
+    num_batch: int | None = None
+    num_gpu: int | None = None
+    main_gpu: int | None = None
+    low_vram: bool | None = None
+    f16_kv: bool | None = None
+    logits_all: bool | None = None
+    vocab_only: bool | None = None
+    use_mmap: bool | None = None
+    use_mlock: bool | None = None
+    embedding_only: bool | None = None
+    num_thread: int | None = None
+    draft_num_predict: int | None = None
     # Runtime.
-    num_keep: int | None
-    seed: int | None
-    num_predict: int | None
-    top_k: int | None
-    top_p: float | None
-    min_p: float | None
-    tfs_z: float | None
-    typical_p: float | None
-    repeat_last_n: int | None
-    temperature: float | None
-    repeat_penalty: float | None
-    presence_penalty: float | None
-    frequency_penalty: float | None
-    mirostat: int | None
-    mirostat_tau: float | None
-    mirostat_eta: float | None
-    penalize_newline: bool | None
-    stop: Sequence[str] | None
+    num_keep: int | None = None
+    seed: int | None = None
+    num_predict: int | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    tfs_z: float | None = None
+    typical_p: float | None = None
+    repeat_last_n: int | None = None
+    temperature: float | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    mirostat: int | None = None
+    mirostat_tau: float | None = None
+    mirostat_eta: float | None = None
+    penalize_newline: bool | None = None
+    stop: Sequence[str] | None = None
     _added: ClassVar[frozenset[str]] = frozenset({"draft_num_predict", "min_p"})
 
-    def __init__(
-        self, data: Mapping[str, Any] | SubscriptableBaseModel | None = None, /, **fields: Any
-    ) -> None:
-        super().__init__(data, **fields)
+    def _validate(self) -> None:
         values = self._data
         for name, value in values.items():
             rule = _OPTION_RULES.get(name)
@@ -801,29 +852,24 @@ class Tool(SubscriptableBaseModel):
                 """One argument."""
 
                 __slots__ = ()
-                type: str | Sequence[str] | None
-                items: Any | None
-                description: str | None
-                enum: Sequence[Any] | None
+                type: str | Sequence[str] | None = None
+                items: Any | None = None
+                description: str | None = None
+                enum: Sequence[Any] | None = None
 
-            type: str | None
-            defs: Any | None
-            items: Any | None
-            required: Sequence[str] | None
-            properties: Mapping[str, Tool.Function.Parameters.Property] | None
+            type: str | None = "object"
+            defs: Any | None = None
+            items: Any | None = None
+            required: Sequence[str] | None = None
+            properties: Mapping[str, Tool.Function.Parameters.Property] | None = None
             _aliases: ClassVar[dict[str, str]] = {"defs": "$defs"}
 
-        name: str | None
-        description: str | None
-        parameters: Tool.Function.Parameters | None
+        name: str | None = None
+        description: str | None = None
+        parameters: Tool.Function.Parameters | None = None
 
-    type: str | None
-    function: Tool.Function | None
-    _defaults: ClassVar[dict[str, Any]] = {"type": "function"}
-
-    def __init__(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
-        super().__init__(data, **fields)
-        self._data.setdefault("type", "function")
+    type: str | None = "function"
+    function: Tool.Function | None = None
 
 
 Tool.Function.Parameters._nested = {
@@ -849,18 +895,18 @@ class Message(SubscriptableBaseModel):
             __slots__ = ()
             name: str
             arguments: Mapping[str, Any]
-            index: int | None
+            index: int | None = None
 
-        id: str | None
+        id: str | None = None
         function: Message.ToolCall.Function
 
     role: str
-    content: str | None
-    thinking: str | None
-    images: Sequence[Image | str | bytes] | None
-    tool_name: str | None
-    tool_call_id: str | None
-    tool_calls: Sequence[Message.ToolCall] | None
+    content: str | None = None
+    thinking: str | None = None
+    images: Sequence[Image | str | bytes | Path] | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: Sequence[Message.ToolCall] | None = None
 
 
 Message.ToolCall._nested = {"function": Message.ToolCall.Function._coerce}
@@ -879,14 +925,14 @@ class TokenLogprob(SubscriptableBaseModel):
     __slots__ = ()
     token: str
     logprob: float
-    bytes: Sequence[int] | None
+    bytes: Sequence[int] | None = None
 
 
 class Logprob(TokenLogprob):
     """A token's log probability and its most likely alternatives."""
 
     __slots__ = ()
-    top_logprobs: Sequence[TokenLogprob] | None
+    top_logprobs: Sequence[TokenLogprob] | None = None
 
 
 Logprob._nested = {"top_logprobs": _each(TokenLogprob._coerce)}
@@ -899,16 +945,16 @@ class BaseGenerateResponse(SubscriptableBaseModel):
     """Fields shared by generate, chat and embed responses, with metric helpers."""
 
     __slots__ = ()
-    model: str | None
-    created_at: str | None
-    done: bool | None
-    done_reason: str | None
-    total_duration: int | None
-    load_duration: int | None
-    prompt_eval_count: int | None
-    prompt_eval_duration: int | None
-    eval_count: int | None
-    eval_duration: int | None
+    model: str | None = None
+    created_at: str | None = None
+    done: bool | None = None
+    done_reason: str | None = None
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
 
     def _seconds(self, key: str) -> float | None:
         value = self._data.get(key)
@@ -951,26 +997,27 @@ class BaseGenerateResponse(SubscriptableBaseModel):
         return self._rate("eval_count", "eval_duration")
 
 
-def _parse_structured(cls: type[Any], text: str | None) -> Any:
+def _parse_structured(cls: type[_Parsed], text: str | None) -> _Parsed:
     from ollama_wire import _tools
 
-    return _tools.parse_structured(cls, text or "")
+    parsed: _Parsed = _tools.parse_structured(cls, text or "")
+    return parsed
 
 
 class GenerateResponse(BaseGenerateResponse):
     """A /api/generate response or chunk."""
 
     __slots__ = ()
-    response: str | None
-    thinking: str | None
-    context: Sequence[int] | None
-    logprobs: Sequence[Logprob] | None
-    tool_calls: Sequence[Message.ToolCall] | None
-    image: str | None
-    completed: int | None
-    total: int | None
+    response: str | None = None
+    thinking: str | None = None
+    context: Sequence[int] | None = None
+    logprobs: Sequence[Logprob] | None = None
+    tool_calls: Sequence[Message.ToolCall] | None = None
+    image: str | None = None
+    completed: int | None = None
+    total: int | None = None
 
-    def parse(self, cls: type[Any]) -> Any:
+    def parse(self, cls: type[_Parsed]) -> _Parsed:
         """Parse ``response`` as structured output into ``cls``."""
         return _parse_structured(cls, self.response)
 
@@ -980,9 +1027,9 @@ class ChatResponse(BaseGenerateResponse):
 
     __slots__ = ()
     message: Message
-    logprobs: Sequence[Logprob] | None
+    logprobs: Sequence[Logprob] | None = None
 
-    def parse(self, cls: type[Any]) -> Any:
+    def parse(self, cls: type[_Parsed]) -> _Parsed:
         """Parse ``message.content`` as structured output into ``cls``."""
         message = self.message  # converted once: the object a reader of .message already has
         return _parse_structured(cls, None if message is None else message.content)
@@ -1012,28 +1059,28 @@ class StatusResponse(SubscriptableBaseModel):
     """A status-only response (``status='success'`` for copy and delete)."""
 
     __slots__ = ()
-    status: str | None
+    status: str | None = None
 
 
 class ProgressResponse(StatusResponse):
     """A pull, push or create progress chunk."""
 
     __slots__ = ()
-    completed: int | None
-    total: int | None
-    digest: str | None
+    completed: int | None = None
+    total: int | None = None
+    digest: str | None = None
 
 
 class ModelDetails(SubscriptableBaseModel):
     """A model's family, format, size and quantization."""
 
     __slots__ = ()
-    parent_model: str | None
-    format: str | None
-    family: str | None
-    families: Sequence[str] | None
-    parameter_size: str | None
-    quantization_level: str | None
+    parent_model: str | None = None
+    format: str | None = None
+    family: str | None = None
+    families: Sequence[str] | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
 
 
 class ListResponse(SubscriptableBaseModel):
@@ -1045,12 +1092,12 @@ class ListResponse(SubscriptableBaseModel):
         """A local model; ``name`` is kept."""
 
         __slots__ = ()
-        name: str | None
-        model: str | None
-        modified_at: datetime | None
-        digest: str | None
-        size: ByteSize | None
-        details: ModelDetails | None
+        name: str | None = None
+        model: str | None = None
+        modified_at: datetime | None = None
+        digest: str | None = None
+        size: ByteSize | None = None
+        details: ModelDetails | None = None
 
     models: Sequence[ListResponse.Model]
 
@@ -1064,14 +1111,14 @@ class ProcessResponse(SubscriptableBaseModel):
         """A loaded model."""
 
         __slots__ = ()
-        model: str | None
-        name: str | None
-        digest: str | None
-        expires_at: datetime | None
-        size: ByteSize | None
-        size_vram: ByteSize | None
-        details: ModelDetails | None
-        context_length: int | None
+        model: str | None = None
+        name: str | None = None
+        digest: str | None = None
+        expires_at: datetime | None = None
+        size: ByteSize | None = None
+        size_vram: ByteSize | None = None
+        details: ModelDetails | None = None
+        context_length: int | None = None
 
     models: Sequence[ProcessResponse.Model]
 
@@ -1092,18 +1139,18 @@ class ShowResponse(SubscriptableBaseModel):
     """A model's details (/api/show); ``modelinfo`` reads ``model_info`` as in the SDK."""
 
     __slots__ = ()
-    modified_at: datetime | None
-    template: str | None
-    modelfile: str | None
-    license: str | None
-    system: str | None
-    details: ModelDetails | None
-    modelinfo: Mapping[str, Any] | None
-    projector_info: Mapping[str, Any] | None
-    parameters: str | None
-    capabilities: Sequence[str] | None
-    messages: Sequence[Message] | None
-    tensors: Sequence[Mapping[str, Any]] | None
+    modified_at: datetime | None = None
+    template: str | None = None
+    modelfile: str | None = None
+    license: str | None = None
+    system: str | None = None
+    details: ModelDetails | None = None
+    modelinfo: Mapping[str, Any] | None = None
+    projector_info: Mapping[str, Any] | None = None
+    parameters: str | None = None
+    capabilities: Sequence[str] | None = None
+    messages: Sequence[Message] | None = None
+    tensors: Sequence[Mapping[str, Any]] | None = None
     _aliases: ClassVar[dict[str, str]] = {"modelinfo": "model_info"}
 
 
@@ -1120,7 +1167,7 @@ class VersionResponse(SubscriptableBaseModel):
     """The server version (/api/version)."""
 
     __slots__ = ()
-    version: str | None
+    version: str | None = None
 
 
 class WebSearchResponse(SubscriptableBaseModel):
@@ -1132,11 +1179,11 @@ class WebSearchResponse(SubscriptableBaseModel):
         """One page found: its title, URL and the text that matched."""
 
         __slots__ = ()
-        content: str | None
-        title: str | None
-        url: str | None
+        content: str | None = None
+        title: str | None = None
+        url: str | None = None
 
-    results: list[WebSearchResponse.Result] | None
+    results: list[WebSearchResponse.Result] | None = None
 
 
 WebSearchResponse._nested = {"results": _each(WebSearchResponse.Result._coerce)}
@@ -1146,9 +1193,9 @@ class WebFetchResponse(SubscriptableBaseModel):
     """A web page fetched by ollama.com (``web_fetch``): its title, text and links."""
 
     __slots__ = ()
-    title: str | None
-    content: str | None
-    links: list[str] | None
+    title: str | None = None
+    content: str | None = None
+    links: list[str] | None = None
 
 
 # Image encoding --------------------------------------------------------------------------------
