@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ollama_wire import RequestError
-from ollama_wire._host import Host, parse_host, redact_url
+from ollama_wire._host import Host, is_loopback, parse_host, redact_url
 
 V6 = "[0001:002:003:0004::1]"
 
@@ -148,3 +148,21 @@ def test_a_bad_scheme_error_hides_the_password() -> None:
         parse_host("0://me:secret@h")
     assert "secret" not in str(info.value)
     assert "me:***@h" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:11434", True),
+        ("http://127.8.9.10:80/prefix", True),
+        ("http://localhost:11434", True),
+        ("https://LOCALHOST:443", True),
+        ("http://[::1]:11434", True),
+        ("http://[::ffff:127.0.0.1]:11434", True),  # as Go's IsLoopback
+        ("http://localhost.example.com:11434", False),
+        ("http://10.0.0.1:11434", False),
+        ("https://ollama.com:443", False),
+    ],
+)
+def test_is_loopback(url: str, loopback: bool) -> None:
+    assert is_loopback(url) is loopback

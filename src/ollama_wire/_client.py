@@ -17,6 +17,7 @@ from ollama_wire import _errors as E
 from ollama_wire import _protocol as P
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
+from ollama_wire._host import is_loopback
 from ollama_wire._http11 import (
     BODY_CUT,
     ConnectFailed,
@@ -199,6 +200,11 @@ class Client(
     ``no_proxy`` and no netrc file, on a system whose proxies come from the environment),
     it does not import requests until a response needs it, which saves about 9 MiB.
 
+    Proxies: the environment's (``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...) apply, except
+    to a loopback host (``localhost``, 127.0.0.0/8, ``::1``), which is always dialled
+    directly, as Go's net/http and so the ``ollama`` command do; a global proxy setting must
+    not turn calls to a local Ollama into a proxy's 502. A session's own ``proxies`` apply.
+
     TLS: certificates are always verified by default, against ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` when set, else the session's ``verify`` (certifi's bundle). An
     explicit ``verify=`` (a CA bundle file or directory, or ``False``) beats both.
@@ -283,8 +289,10 @@ class Client(
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
             env = session.merge_environment_settings(self._base, {}, True, None, None)
+            # A loopback host gets only the proxies the session was given (see `is_loopback`).
+            proxies = dict(session.proxies) if is_loopback(self._base) else env["proxies"]
             self._send_options = {
-                "proxies": env["proxies"], "cert": env["cert"],
+                "proxies": proxies, "cert": env["cert"],
                 "allow_redirects": self._follow_redirects,
                 # requests lets the environment's bundle beat ``session.verify``; not ours.
                 "verify": env["verify"] if self._verify is True else self._verify,
@@ -520,9 +528,10 @@ def _requests_would_add_nothing(base: str) -> bool:
     """
     if sys.platform in ("darwin", "win32") or not _PLAIN_HTTP_URL.fullmatch(base):
         return False
-    for name, value in os.environ.items():
-        if value and name.lower().endswith("_proxy") and name.lower() != "no_proxy":
-            return False
+    if not is_loopback(base):
+        for name, value in os.environ.items():
+            if value and name.lower().endswith("_proxy") and name.lower() != "no_proxy":
+                return False
     netrc = os.environ.get("NETRC")
     places = [netrc] if netrc is not None else ["~/.netrc", "~/_netrc"]
     try:

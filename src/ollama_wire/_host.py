@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from ollama_wire._errors import RequestError
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Host", "parse_host", "redact_url"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Host", "is_loopback", "parse_host", "redact_url"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
@@ -115,3 +115,20 @@ def redact_url(url: str) -> str:
     userinfo, _, hostport = netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return f"{scheme}{sep}{user}:***@{hostport}{slash}{tail}"
+
+
+def is_loopback(url: str) -> bool:
+    """Return whether ``url`` names this machine: ``localhost`` or a loopback address.
+
+    Proxies from the environment never apply to such a host, as in Go's net/http and so in
+    the ``ollama`` command: a global ``HTTP_PROXY`` must not send calls to a local Ollama
+    out to a proxy, which answers 502 (the official SDK's issue #396).
+    """
+    name = urlsplit(url).hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback  # ::ffff:127.0.0.1

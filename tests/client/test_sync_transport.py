@@ -77,11 +77,36 @@ def test_a_proxy_from_the_environment_is_used(
     proxy, seen = recorder()
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.setenv("NO_PROXY", "")
-    # The proxy answers itself; nothing goes to the (unused) address behind it.
-    with Client("http://127.0.0.9:1", max_retries=0) as c:
+    # The proxy answers itself; the name behind it is never looked up (.test is reserved).
+    with Client("http://ollama.test:11434", max_retries=0) as c:
         assert c.version().version == "0.12.0"
-    assert seen[0][0] == "GET http://127.0.0.9:1/api/version HTTP/1.1"  # absolute form
+    assert seen[0][0] == "GET http://ollama.test:11434/api/version HTTP/1.1"  # absolute form
     assert len(through_requests) == 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_environments_proxy_never_takes_a_loopback_host(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, through_requests: list[str], host: str
+) -> None:
+    proxy, proxied = recorder()
+    url, seen = recorder()
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    port = url.rsplit(":", 1)[1]
+    with Client(f"http://{host}:{port}", max_retries=0) as c:
+        c.version()
+    session = requests.Session()  # through requests, with its environment settings
+    with Client(f"http://{host}:{port}", max_retries=0, session=session) as c:
+        c.version()
+    assert proxied == []
+    assert [line for line, _ in seen] == ["GET /api/version HTTP/1.1"] * 2
+    assert len(through_requests) == 1
+    # What a session was given itself still applies.
+    session.proxies = {"http": proxy}
+    with Client(f"http://{host}:{port}", max_retries=0, session=session) as c:
+        c.version()
+    assert [line for line, _ in proxied] == [f"GET http://{host}:{port}/api/version HTTP/1.1"]
 
 
 def test_no_proxy_sends_directly(
