@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,11 +97,11 @@ OLD_PYTHON = "#!/bin/sh\ncase \"$1\" in --version) echo 'Python 3.9.18';; esac\n
 OTHER_PYTHON = "#!/bin/sh\necho /elsewhere 3.12.0\n"
 
 
-def venv_sh(function: str, bin_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `function` from scripts/_venv.sh with only `bin_dir` on PATH."""
+def venv_sh(function: str, path: Path | str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `function` from scripts/_venv.sh with only `path` as PATH."""
     return subprocess.run(
         ["/bin/bash", "-c", f". scripts/_venv.sh && {function}"], cwd=ROOT, text=True,
-        capture_output=True, env={"PATH": str(bin_dir), **env}, timeout=60,
+        capture_output=True, env={"PATH": str(path), **env}, timeout=60,
     )
 
 
@@ -170,3 +171,36 @@ def test_setup_leaves_a_folder_that_is_not_a_venv_alone(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "is not a virtual environment" in done.stderr
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_setup_installs_again_only_when_pyproject_or_the_extras_change(tmp_path: Path) -> None:
+    base = getattr(sys, "_base_executable", sys.executable)
+    venv = tmp_path / "venv"
+    # A venv that finds the checkout's package on its path, with a pip that only logs.
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    [site] = venv.glob("lib/python3.*/site-packages")
+    (site / "checkout.pth").write_text(str(ROOT / "src") + "\n")
+    log = tmp_path / "pip.log"
+    (site / "pip").mkdir()
+    (site / "pip" / "__init__.py").write_text("")
+    (site / "pip" / "__main__.py").write_text(
+        "import sys\n"
+        "if sys.argv[1:] != ['--version']:\n"
+        f"    open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n")
+    checksum = subprocess.run(["sh", "-c", "cksum < pyproject.toml"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    stamp = venv / ".ollama-wire-installed"
+    stamp.write_text(f"local {checksum}\n")
+    folder = fake_bin(tmp_path, python3=base)
+    path = os.pathsep.join([str(folder), "/usr/bin", "/bin"])  # and cksum, grep
+    env = {"OLLAMA_WIRE_VENV": str(venv)}
+    done = venv_sh("ensure_venv local", path, **env)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert not log.exists()  # installed already: pip not asked
+    assert venv_sh("ensure_venv dev,local", path, **env).returncode == 0
+    install = "install -q --disable-pip-version-check -e"
+    assert log.read_text() == f"{install} .[dev,local]\n"
+    stamp.write_text("local 1 2\n")  # as if pyproject.toml had changed
+    assert venv_sh("ensure_venv local", path, **env).returncode == 0
+    assert log.read_text().splitlines()[1:] == [f"{install} .[local]"]
+    assert stamp.read_text() == f"local 1 2\nlocal {checksum}\n"
