@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +143,12 @@ def test_without_proc_it_fails_saying_so_rather_than_count_nothing(
 def test_a_port_out_of_range_is_an_error(port: int) -> None:
     with pytest.raises(ValueError, match="port must be 1 to 65535"):
         open_loopback_sockets(port)
+
+
+def test_the_plugin_loads_the_server_only_when_a_fixture_needs_it() -> None:
+    # Every pytest run where ollama-wire is installed loads this plugin.
+    code = "import sys, ollama_wire.testing; print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    assert "ollama_wire.server" not in loaded
+    assert "'http.server'" not in loaded

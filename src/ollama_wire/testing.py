@@ -45,11 +45,14 @@ import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ollama_wire.server import OllamaServer, RequestRecord
+if TYPE_CHECKING:
+    # Imported when a fixture starts a server: this module is a pytest plugin, loaded by every
+    # pytest run where ollama-wire is installed, and the server's imports cost ~100 ms.
+    from ollama_wire.server import OllamaServer, RequestRecord
 
 __all__ = [
     "CHAT_MODEL",
@@ -209,6 +212,8 @@ def ollama_server_factory() -> Iterator[Callable[..., OllamaServer]]:
     started: list[OllamaServer] = []
 
     def factory(**kwargs: Any) -> OllamaServer:
+        from ollama_wire.server import OllamaServer
+
         kwargs.setdefault("models", DEFAULT_MODELS)
         server = OllamaServer(**kwargs).start()
         started.append(server)

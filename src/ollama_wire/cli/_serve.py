@@ -35,7 +35,7 @@ def run_serve(ctx: Context) -> int:
         engine = default_engine()
         words = ["--engine", engine, *words]
         why = ("" if engine == "llama" or os.environ.get(ENGINE_ENV) else
-               " (the 'local' extra is not installed: no llama.cpp engine)")
+               " (no llama.cpp engine: pip install 'ollama-wire[local]')")
         ctx.note(f"engine: {engine}{why}")
     # Like `ollama serve`, bind where the client would dial: --host, else OLLAMA_HOST.
     bind = ctx.host or os.environ.get("OLLAMA_HOST")
