@@ -50,9 +50,16 @@ from ollama_wire._protocol import DEFAULT_POOL_SIZE
 
 __all__ = ["AioPool", "AioResponse"]
 
+#: Bytes received and not yet read past which the socket is left unread until they are: the
+#: kernel's buffers then fill and TCP holds the server back, as a blocking socket would, so a
+#: consumer slower than the server does not collect the rest of the body in memory.
+PAUSE_AT = 4 * READ_SIZE
+
 
 class _Connection(asyncio.BufferedProtocol):
     """One connection: what arrives is kept until read; each wait is timed by one timer.
+
+    Past `PAUSE_AT` bytes unread, the socket is not read until they are.
 
     The socket is read into this connection's own buffer, ``READ_SIZE`` bytes at most, as
     the sync transport reads, and only the bytes received are copied out. A plain
@@ -66,6 +73,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = memoryview(bytearray(READ_SIZE))
         self._received: list[bytes] = []
+        self._unread = 0  # bytes in ``_received``
+        self._paused = False  # reading paused until ``_received`` is read
         self._ended = False  # the server closed its side (or the connection is gone)
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -98,6 +107,10 @@ class _Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._received.append(self._buffer[:nbytes].tobytes())
+        self._unread += nbytes
+        if self._unread > PAUSE_AT and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
         self._wake(self._waiter)
 
     def eof_received(self) -> bool:
@@ -137,7 +150,11 @@ class _Connection(asyncio.BufferedProtocol):
                 self._waiter = None
         received = self._received
         if received:
-            self._received = []
+            self._received, self._unread = [], 0
+            if self._paused:
+                self._paused = False
+                if self._transport is not None and not self._transport.is_closing():
+                    self._transport.resume_reading()
             return received[0] if len(received) == 1 else b"".join(received)
         if self._error is not None:
             raise self._error

@@ -13,17 +13,20 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit
 
 from ollama_wire import _errors as E
 from ollama_wire import _protocol as P
 from ollama_wire import _types as R
 from ollama_wire._endpoints import Endpoints
 from ollama_wire._errors import RequestError
-from ollama_wire._http11 import ConnectFailed, ConnectTimedOut, origin
+from ollama_wire._host import is_loopback
+from ollama_wire._http11 import READ_SIZE, ConnectFailed, ConnectTimedOut, origin
 from ollama_wire._protocol import Call, StreamDecoder, TimeoutLike
 from ollama_wire._retry import DEFAULT_MAX_RETRIES
 
@@ -128,7 +131,13 @@ async def _iterate(
 
 
 class _Reader:
-    """The body of a response from either path: the client's own (`AioResponse`) or httpx's."""
+    """The body of a response from either path: the client's own (`AioResponse`) or httpx's.
+
+    A compressed body is decoded as the sync client's is, by urllib3's decoders, at most
+    ``READ_SIZE`` bytes at a time (httpx inflates each block it receives whole: 64 KiB of a
+    gzip bomb is 64 MiB), and with urllib3's reading of ``x-gzip`` and of several gzip
+    members, which httpx lacks.
+    """
 
     __slots__ = ("_blocks", "_response", "read")
 
@@ -139,10 +148,14 @@ class _Reader:
         self._blocks: AsyncGenerator[bytes, None] | None = None  # httpx's only
         if isinstance(response, AioResponse):
             self.read = response.read
-        else:
-            # httpx makes this an async generator; closing it ourselves spares the loop a task.
+            return
+        decoder = _content_decoder(response.headers.get("content-encoding", ""))
+        # httpx makes these async generators; closing them ourselves spares the loop a task.
+        if decoder is None:
             self._blocks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-            self.read = self._next
+        else:
+            self._blocks = _decoded(response.aiter_raw(), decoder)
+        self.read = self._next
 
     async def _next(self) -> bytes:
         assert self._blocks is not None
@@ -155,6 +168,48 @@ class _Reader:
             return
         await self._blocks.aclose()
         await self._response.aclose()
+
+
+def _content_decoder(coding: str) -> Any:
+    """Return urllib3's decoder for a ``Content-Encoding``, or None to leave it to httpx.
+
+    None for a plain body, and where urllib3 cannot decode in bounded steps (before 2.6) or
+    does not know a coding (``br`` without brotli), as the sync client's urllib3 would not.
+    """
+    codings = [c.strip() for c in coding.lower().split(",") if c.strip() not in ("", "identity")]
+    if not codings:
+        return None
+    try:
+        import urllib3.response
+    except ImportError:  # requests always brings it; nothing lost without it
+        return None
+    module: Any = urllib3.response
+    make = getattr(module, "_get_decoder", None)  # private, hence the fallback: httpx's
+    bounded = hasattr(getattr(module, "ContentDecoder", None), "has_unconsumed_tail")
+    known = getattr(module.HTTPResponse, "CONTENT_DECODERS", ())
+    if make is None or not bounded or not all(c in known for c in codings):
+        return None
+    return make(", ".join(codings))
+
+
+async def _decoded(raw: AsyncIterator[bytes], decoder: Any) -> AsyncGenerator[bytes, None]:
+    """Decode a compressed body in blocks of at most ``READ_SIZE`` bytes, as urllib3's read1."""
+    try:
+        async for data in raw:
+            while True:
+                block = decoder.decompress(data, max_length=READ_SIZE)
+                data = b""
+                if block:
+                    yield block
+                if not block or not decoder.has_unconsumed_tail:
+                    break
+        block = decoder.decompress(b"") + decoder.flush()
+        if block:
+            yield block
+    finally:
+        closing = getattr(raw, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 class _Transport:
@@ -239,10 +294,16 @@ class AsyncClient(
     event loop's clock, and ``create_blob`` reads its file in a worker thread: nothing blocks
     the loop.
 
+    Proxies: as with `Client`, the environment's apply except to a loopback host, which is
+    always dialled directly; a ``proxy=`` or ``mounts=`` given for httpx applies.
+
     Event loops: connections belong to the loop that opened them, so each loop gets its own
     pool, closed when ``asyncio.run()`` ends (a loop closed without ``shutdown_asyncgens()``
     leaves its sockets to the garbage collector). One AsyncClient therefore works across
-    successive ``asyncio.run()`` calls, and in several threads' loops at once. Connections:
+    successive ``asyncio.run()`` calls, and in several threads' loops at once; given a
+    ``transport=`` or ``mounts=`` (one object, whose connections belong to one loop), in one
+    loop at a time: a call from a second loop while the first still holds it raises
+    `RequestError`. Connections:
     as many as the calls at once need, never waiting for a free one (like `Client`); up to
     ``DEFAULT_POOL_SIZE`` idle ones are kept.
 
@@ -291,14 +352,18 @@ class AsyncClient(
                                 "neither its own setting nor an httpx.AsyncClient option")
         self._transports: dict[asyncio.AbstractEventLoop, _Transport] = {}
         self._tls: ssl.SSLContext | None = None
+        self._registry = threading.Lock()
+        #: Whether every loop's httpx client shares the user's transport objects.
+        self._shared_transport = bool({"transport", "mounts"} & self._httpx_options.keys())
 
     # Lifecycle -----------------------------------------------------------------------------
 
     async def close(self) -> None:
         """Close the connections; the client can still be used and opens new ones."""
         running = asyncio.get_running_loop()
-        for loop, transport in list(self._transports.items()):
-            del self._transports[loop]
+        with self._registry:
+            closing, self._transports = self._transports, {}
+        for loop, transport in closing.items():
             if loop is running:
                 await transport.keeper.aclose()
             elif loop.is_closed():
@@ -439,18 +504,49 @@ class AsyncClient(
         return P.Head(final.status_code, final.reason_phrase, final.headers, final)
 
     async def _transport(self) -> _Transport:
-        """Return the transports of the running loop, making them on first use there."""
+        """Return the transports of the running loop, making them on first use there.
+
+        A ``transport=`` (or ``mounts=``) given is one object for every loop's httpx client,
+        and its connections belong to the loop that opened them: it serves one loop at a
+        time, and forgets the connections of a loop closed without closing them.
+        """
         loop = asyncio.get_running_loop()
         transport = self._transports.get(loop)
-        if transport is None or transport.closed:
-            for old, stale in list(self._transports.items()):
-                if old.is_closed():
-                    del self._transports[old]
-                    stale.drop()
+        if transport is not None and not transport.closed:
+            return transport
+        with self._registry:  # loops in other threads look and register at the same time
+            stale = [(old, self._transports.pop(old)) for old in list(self._transports)
+                     if old.is_closed()]
+            if self._shared_transport and any(
+                not other.closed for other in self._transports.values()
+            ):
+                raise RequestError(
+                    "this AsyncClient's httpx transport (transport= or mounts=) is in use on "
+                    "another event loop, and its connections belong to that loop: make one "
+                    "AsyncClient per event loop, or `await client.close()` on the other loop "
+                    "first")
             http = self._make_http()
             transport = self._transports[loop] = _Transport(http, self._make_pool(http))
-            await transport.keeper.__anext__()  # parked, and known to the loop
+        if any(not old.closed for _, old in stale):
+            await self._forget_connections()
+        for _, old in stale:
+            old.drop()
+        await transport.keeper.__anext__()  # parked, and known to the loop
         return transport
+
+    async def _forget_connections(self) -> None:
+        """Empty the user's httpx transports of a closed loop's connections.
+
+        Closing a pool first takes its connections out, then closes them one by one: the
+        first fails, its loop being closed, and the rest close when freed.
+        """
+        options = self._httpx_options
+        for shared in [options.get("transport"), *(options.get("mounts") or {}).values()]:
+            if shared is not None:
+                try:
+                    await shared.aclose()
+                except Exception:
+                    pass
 
     def _make_pool(self, http: httpx.AsyncClient) -> AioPool | None:
         """Return the client's own connection pool for the host, or None where httpx must go.
@@ -493,6 +589,12 @@ class AsyncClient(
         limits = httpx.Limits(max_connections=None,
                               max_keepalive_connections=P.DEFAULT_POOL_SIZE)
         options = {"limits": limits, **self._httpx_options}
+        if is_loopback(self._base) and "proxy" not in options:
+            # The environment's proxies never take a loopback host, as in `Client`; a mount of
+            # None is httpx's "no proxy here". Mounts given for the host still win.
+            name = urlsplit(self._base).hostname or ""
+            pattern = f"all://[{name}]" if ":" in name else f"all://{name}"
+            options["mounts"] = {pattern: None, **(options.get("mounts") or {})}
         return httpx.AsyncClient(verify=self._tls_context(), timeout=timeout,
                                  follow_redirects=self._follow_redirects, **options)
 
@@ -515,7 +617,7 @@ class AsyncClient(
         return self._tls
 
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
-        return _classify(exc, reading), str(exc) or type(exc).__name__
+        return _classify(exc, reading), _reason(exc)
 
 
 async def _upload(path: Path) -> AsyncGenerator[bytes, None]:
@@ -554,6 +656,29 @@ def _classify(exc: BaseException, reading: bool) -> str:
     if isinstance(exc, (httpx.TransportError, OSError)):
         return E.DROPPED
     return E.OTHER
+
+
+def _reason(exc: BaseException) -> str:
+    """Say what went wrong, as the socket said it where httpx wrapped a socket's error.
+
+    httpx's ``ReadError`` says nothing (its cause, through httpcore and anyio, says
+    "Connection reset by peer"), and its ``ConnectError`` says "All connection attempts
+    failed" over the refusal itself.
+    """
+    import httpx
+
+    if isinstance(exc, httpx.HTTPError):
+        inner: BaseException | None = exc
+        found: BaseException | None = None
+        for _ in range(10):
+            if inner is None:
+                break
+            if isinstance(inner, OSError) and str(inner):
+                found = inner  # the innermost one: the socket's own
+            inner = inner.__cause__ or inner.__context__
+        if found is not None:
+            return str(found)
+    return str(exc) or type(exc).__name__
 
 
 def _caused_by_ssl(exc: BaseException) -> bool:

@@ -797,20 +797,43 @@ def proxy(raw_server: RawServerFactory, monkeypatch: pytest.MonkeyPatch) -> RawS
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
 def test_an_http_proxy_from_the_environment_is_used_through_httpx(
-    proxy: RawServer, refused_url: str, monkeypatch: pytest.MonkeyPatch,
-    through_httpx: list[str], variable: str,
+    proxy: RawServer, monkeypatch: pytest.MonkeyPatch, through_httpx: list[str], variable: str,
 ) -> None:
     monkeypatch.setenv(variable, proxy.url)
+    target = "http://ollama.test:11434"  # the proxy answers itself: the name is never looked up
 
     async def main() -> None:
-        # The proxy answers itself; nothing listens at the address behind it.
-        async with AsyncClient(refused_url, max_retries=0) as c:
+        async with AsyncClient(target, max_retries=0) as c:
             assert (await c.version()).version == "9.9.9"
             assert (await c._transport()).pool is None
 
     asyncio.run(main())
-    assert proxy.log == [(1, f"GET {refused_url}/api/version HTTP/1.1".encode())]  # absolute
-    assert through_httpx == [f"GET {refused_url}/api/version"]
+    assert proxy.log == [(1, f"GET {target}/api/version HTTP/1.1".encode())]  # absolute form
+    assert through_httpx == [f"GET {target}/api/version"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_environments_proxy_never_takes_a_loopback_host(
+    proxy: RawServer, raw_server: RawServerFactory, monkeypatch: pytest.MonkeyPatch,
+    through_httpx: list[str], host: str,
+) -> None:
+    server = raw_server(answer(with_length(VERSION)))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    url = server.url.replace("127.0.0.1", host)
+
+    async def main() -> None:
+        async with AsyncClient(url, max_retries=0) as c:
+            assert (await c.version()).version == "9.9.9"
+            assert (await c._transport()).pool is not None  # the client's own connections
+        # A proxy given to httpx itself is the user's choice, and is used.
+        async with AsyncClient(url, max_retries=0, proxy=proxy.url) as c:
+            assert (await c.version()).version == "9.9.9"
+
+    asyncio.run(main())
+    assert server.log == [(1, b"GET /api/version HTTP/1.1")]
+    assert proxy.log == [(1, f"GET {url}/api/version HTTP/1.1".encode())]
+    assert through_httpx == [f"GET {url}/api/version"]  # the proxied call only
 
 
 @pytest.mark.parametrize("no_proxy", ["127.0.0.1", "*", "localhost, 127.0.0.1"])

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from client_helpers import client_sockets, connections
 
-from ollama_wire import AsyncClient, AsyncStream, ChatResponse, RequestError, ServerBusyError
+from ollama_wire import (
+    AsyncClient,
+    AsyncStream,
+    ChatResponse,
+    OllamaError,
+    RequestError,
+    ServerBusyError,
+)
 from ollama_wire import _async_client as async_client_module
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
 from ollama_wire.server import OllamaServer, RequestRecord
@@ -281,3 +288,84 @@ def test_an_option_neither_ours_nor_httpx_fails_when_the_client_is_made() -> Non
     for options in ({"retries": 3}, {"base_url": "http://x"}, {"session": None}):
         with pytest.raises(TypeError, match="neither its own setting nor an httpx"):
             AsyncClient(**options)
+
+
+def test_a_transport_given_serves_the_next_loop_after_one_closed_without_shutdown(
+    ollama_server: OllamaServer,
+) -> None:
+    """The connections a closed loop left in the user's httpx transport are forgotten.
+
+    A loop closed without ``shutdown_asyncgens()`` (``run_until_complete`` then ``close``,
+    not ``asyncio.run``) could not close them; reused, they failed with "Event loop is closed".
+    """
+    import httpx
+
+    c = AsyncClient(ollama_server.url, transport=httpx.AsyncHTTPTransport())
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(c.version()).version == "0.12.6"
+    finally:
+        loop.close()
+
+    async def use() -> str:
+        async with c:
+            return (await c.chat(CHAT_MODEL, MESSAGES)).message.content
+
+    assert asyncio.run(use())
+    assert asyncio.run(use())
+
+
+def test_a_transport_given_in_use_on_another_loop_is_refused_saying_why(
+    ollama_server: OllamaServer,
+) -> None:
+    """One httpx transport cannot serve two loops at once: a clear error, not a hang.
+
+    Two loops at once on one transport hung, or failed with "<asyncio.locks.Event ...> is
+    bound to a different event loop".
+    """
+    import httpx
+    from client_helpers import LoopThread
+
+    c = AsyncClient(ollama_server.url, transport=httpx.AsyncHTTPTransport())
+    other = LoopThread()
+    try:
+        assert other.run(c.version()).version == "0.12.6"
+
+        async def use() -> str:
+            return (await c.version()).version
+
+        with pytest.raises(RequestError, match="in use on another event loop"):
+            asyncio.run(use())
+        other.run(c.close())
+        assert asyncio.run(use()) == "0.12.6"
+    finally:
+        other.stop()
+
+
+def test_one_client_with_a_transport_in_threads_loops_at_once_never_hangs(
+    ollama_server: OllamaServer,
+) -> None:
+    """Loops of several threads register at once: one gets the transport, the others an error."""
+    import httpx
+
+    c = AsyncClient(ollama_server.url, transport=httpx.AsyncHTTPTransport(), timeout=5)
+    start = threading.Barrier(4, timeout=5)
+    outcomes: list[str] = []
+
+    async def use() -> None:
+        await asyncio.to_thread(start.wait)
+        try:
+            for _ in range(10):
+                await c.chat(CHAT_MODEL, MESSAGES)
+            outcomes.append("ok")
+        except OllamaError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=asyncio.run, args=(use(),)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") >= 1
+    assert all(o == "ok" or "in use on another event loop" in o for o in outcomes)
+    assert len(outcomes) == 4
