@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -21,12 +23,17 @@ _HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}$")
 
 @dataclass(frozen=True)
 class ModelName:
-    """A parsed ``[host/][namespace/]model[:tag]`` name."""
+    """A parsed ``[[scheme://]host/][namespace/]model[:tag]`` name.
+
+    ``scheme`` is what the name spelled (``http`` or ``https``), or empty: it says how to reach
+    the registry and is no part of the model's identity.
+    """
 
     host: str
     namespace: str
     model: str
     tag: str
+    scheme: str = ""
 
     @property
     def key(self) -> str:
@@ -41,8 +48,8 @@ class ModelName:
     @property
     def display(self) -> str:
         """Return the shortest form, as ``/api/tags`` shows it."""
-        if self.host == DEFAULT_HOST:
-            if self.namespace == DEFAULT_NAMESPACE:
+        if self.host.lower() == DEFAULT_HOST:
+            if self.namespace.lower() == DEFAULT_NAMESPACE:
                 return f"{self.model}:{self.tag}"
             return f"{self.namespace}/{self.model}:{self.tag}"
         return self.full
@@ -58,17 +65,96 @@ def parse_name(raw: str) -> ModelName | None:
     colon = rest.rfind(":")
     if colon > slash:
         rest, tag = rest[:colon], rest[colon + 1 :]
-    parts = rest.split("/")
-    if len(parts) > 3:
+    scheme, sep, after = rest.partition("://")
+    if not sep:
+        scheme, after = "", rest
+    parts = after.split("/")
+    # Only a name with a host may say how to reach it: ``http://host/namespace/model``.
+    if len(parts) > 3 or (sep and len(parts) != 3):
         return None
     model = parts[-1]
     namespace = parts[-2] if len(parts) >= 2 else DEFAULT_NAMESPACE
     host = parts[-3] if len(parts) == 3 else DEFAULT_HOST
     if not (_PART.match(model) and _PART.match(tag) and _NAMESPACE.match(namespace)):
         return None
-    if not _HOST.match(host):
+    if not _HOST.match(host) or scheme not in ("", "http", "https"):
         return None
-    return ModelName(host, namespace, model, tag)
+    return ModelName(host, namespace, model, tag, scheme)
+
+
+def go_float(value: float) -> str:
+    """Format ``value`` as Go's ``%v`` prints a float64: ``0.8``, ``1``, ``1e+06``, ``1e-05``.
+
+    Go decodes every JSON number into a float64, so Ollama prints integers this way too.
+    """
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    sign, digits, exponent = decimal.Decimal(repr(float(value))).as_tuple()
+    assert isinstance(exponent, int)  # finite: never "n" or "F"
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    point = len(digits) + exponent  # where the decimal point goes in ``text``
+    exp = point - 1
+    neg = "-" if sign else ""
+    if text == "0":
+        return f"{neg}0"
+    if exp < -4 or exp >= 6:  # Go's shortest %g switches to an exponent here
+        rest = f".{text[1:]}" if len(text) > 1 else ""
+        return f"{neg}{text[0]}{rest}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{neg}0.{'0' * -point}{text}"
+    whole, frac = text[:point].ljust(point, "0"), text[point:]
+    return f"{neg}{whole}.{frac}" if frac else f"{neg}{whole}"
+
+
+def go_value(value: Any) -> str:
+    """Format a JSON value as Go's ``%v`` prints it once decoded into ``any``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return go_float(value)
+    if value is None:
+        return "<nil>"
+    return str(value)
+
+
+def go_syntax(value: Any) -> str:
+    """Format a JSON value as Go's ``%#v`` prints it once decoded into ``any``."""
+    if isinstance(value, str):
+        return go_string_literal(value)
+    if value is None:
+        return "interface {}(nil)"
+    return go_value(value)
+
+
+def go_string_literal(text: str) -> str:
+    """Quote ``text`` as Go's ``strconv.Quote`` does (printable Unicode is kept as it is)."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _CONTROL:
+            out.append(_CONTROL[ch])
+        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+_CONTROL = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
 
 
 def _fraction(ns: int) -> str:

@@ -104,17 +104,22 @@ class Registry:
             return self._models.get(name.key)
 
     def add(self, raw: str, card: ModelCard, layers: list[Layer] | None = None) -> ModelEntry:
-        """Add or replace the model named ``raw``; raise ValueError if the name is invalid."""
+        """Add or replace the model named ``raw``; raise ValueError if the name is invalid.
+
+        A model replaced keeps its name as first spelled (Ollama matches names in any case
+        and writes to the manifest that exists).
+        """
         name = parse_name(raw)
         if name is None:
             raise ValueError(f"invalid model name: {raw!r}")
-        entry = ModelEntry(
-            name, card, layers if layers is not None else layers_for(name.full, card)
-        )
         with self._lock:
             old = self._models.get(name.key)
-            if old is not None and name.key in self._loaded:
-                del self._loaded[name.key]
+            if old is not None:
+                name = old.name
+                self._loaded.pop(name.key, None)
+            entry = ModelEntry(
+                name, card, layers if layers is not None else layers_for(name.full, card)
+            )
             self._models[name.key] = entry
         return entry
 
@@ -133,6 +138,13 @@ class Registry:
             return sorted(self._models.values(), key=lambda e: e.modified_ns, reverse=True)
 
     # blobs
+
+    def has_layer(self, digest: str) -> bool:
+        """Tell whether a layer ``sha256:<hex>`` is on disk: a model's, or an uploaded blob."""
+        with self._lock:
+            return digest in self._blobs or any(
+                x.digest == digest for e in self._models.values() for x in e.layers
+            )
 
     def has_blob(self, digest: str) -> bool:
         """Tell whether a blob ``sha256:<hex>`` exists."""

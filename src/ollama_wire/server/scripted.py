@@ -217,6 +217,9 @@ def _parameters(label: str) -> int:
 
 
 def _model_info(arch: str, ctx: int, emb: int) -> dict[str, Any]:
+    # The vocabulary is there so that ``verbose`` shows: non-verbose show empties the long
+    # arrays, as Ollama does.
+    tokens = sorted(set(_VOCABULARY) | set(_THOUGHTS))
     return {
         "general.architecture": arch,
         "general.file_type": 15,
@@ -226,6 +229,8 @@ def _model_info(arch: str, ctx: int, emb: int) -> dict[str, Any]:
         f"{arch}.embedding_length": emb,
         f"{arch}.block_count": 28,
         "tokenizer.ggml.model": "gpt2",
+        "tokenizer.ggml.token_type": [1] * len(tokens),
+        "tokenizer.ggml.tokens": tokens,
     }
 
 
