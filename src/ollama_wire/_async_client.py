@@ -370,6 +370,9 @@ class AsyncClient(
                 transport.drop()
             else:
                 asyncio.run_coroutine_threadsafe(transport.keeper.aclose(), loop)
+        # asyncio closes a transport's socket on the loop's next turn: let it come, so that
+        # the connections are gone when this returns.
+        await asyncio.sleep(0)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Generator, Iterator, Mapping
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
@@ -176,7 +177,7 @@ class Client(
     Retries: up to ``max_retries`` (default 2) retries with backoff ``min(0.5 * 2**n, 8)``
     times a jitter in [0.75, 1], or the server's ``Retry-After``. Connection failures before
     sending are always retried; 429, 502, 503, 504 and dropped connections only for calls
-    without side effects (not push, create, copy, delete, create_blob). Read timeouts and
+    that may be sent twice (not push, create or delete). Read timeouts and
     streams that already yielded are never retried. Each retry is logged at INFO on logger
     ``ollama_wire``.
 
@@ -187,7 +188,8 @@ class Client(
     Threads: one Client may be shared by many threads for calls and streams. It never mutates
     its session after construction, and its own pool keeps ``DEFAULT_POOL_SIZE`` connections
     (a session you pass keeps its adapters' sizes). A `Stream` belongs to the thread that
-    iterates it.
+    iterates it. Processes: a client made before ``os.fork()`` works in the child too, on
+    new connections (the child lets go of the idle ones it inherited).
 
     Sessions: the session's headers, auth, proxies and certificate settings (and the
     environment's proxies and CA bundle) are read once, when the client is made. To an
@@ -242,6 +244,7 @@ class Client(
         self._send_options: dict[str, Any] = {}
         self._auth: Any = None
         self._transport: SocketTransport | None = None
+        _CLIENTS.add(self)
         if session is None and _requests_would_add_nothing(self._base):
             # The common case, decided without importing requests: the client's own sockets,
             # and a session only if a response needs one (see `_open_direct`).
@@ -596,6 +599,29 @@ def _close(response: Any) -> None:
 
     if not isinstance(response, requests.Response):
         response.release_conn()  # what ``requests.Response.close`` does after closing
+
+
+#: Every client, for `_forget_the_parents_connections`.
+_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def _forget_the_parents_connections() -> None:
+    """In a child process just forked, empty requests' pools: the parent shares them.
+
+    Two processes on one keep-alive connection read each other's answers (gunicorn
+    ``--preload``, Celery's prefork pool, ``multiprocessing`` after a first call). Closing
+    closes this process's descriptors only; the client's own sockets are `SocketTransport`'s.
+    """
+    for client in list(_CLIENTS):
+        session = client._session
+        if session is not None:
+            try:
+                session.close()  # its pools are emptied; it makes new connections
+            except Exception:
+                pass
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_connections)
 
 
 def _quiet_unverified(host: str) -> None:

@@ -45,6 +45,14 @@ from ollama_wire._trace import redact_text, trace_enabled
 
 __all__ = ["Endpoints"]
 
+#: Where the exceptions of a call's transport come from: the standard library's sockets, TLS,
+#: HTTP and decoders, and the HTTP libraries the clients use. Others are not the transport's.
+_TRANSPORT_MODULES = frozenset({
+    "builtins", "socket", "ssl", "http", "zlib", "asyncio", "concurrent", "ollama_wire",
+    "urllib3", "requests", "httpx", "httpcore", "h11", "anyio", "brotli", "brotlicffi",
+    "zstandard", "compression",
+})
+
 Chat = TypeVar("Chat")
 ChatStream = TypeVar("ChatStream")
 Gen = TypeVar("Gen")
@@ -143,7 +151,13 @@ class Endpoints(
                           self._max_retries, self._trace)
 
     def _failure(self, exc: BaseException, call: Call[Any], reading: bool = False) -> P.Failure:
-        """Turn an exception from the transport into a `Failure` that says what to do next."""
+        """Turn an exception from the transport into a `Failure` that says what to do next.
+
+        An exception from elsewhere is raised as it is: one a signal handler raised during
+        the call (Celery's ``SoftTimeLimitExceeded``), or a custom transport's or auth's own.
+        """
+        if type(exc).__module__.partition(".")[0] not in _TRANSPORT_MODULES:
+            raise exc
         if isinstance(exc, OllamaError):
             return P.Failure(OTHER, exc)
         kind, reason = self._describe(exc, reading)

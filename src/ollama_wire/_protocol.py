@@ -170,7 +170,8 @@ class Call(Generic[T]):
         #: A file to send as the raw body instead of JSON (blob upload).
         self.upload = upload
         self.stream = stream
-        #: Retry only when nothing was sent (push, create, copy, delete, blob upload).
+        #: Sending it twice may do twice what it does (push, create, delete): it is retried
+        #: only when nothing was sent.
         self.side_effects = side_effects
         #: The key and value that mark a stream's final chunk.
         self.final = final
@@ -1050,9 +1051,8 @@ def blob(path: str | Path) -> Call[str]:
     except OSError as exc:
         raise RequestError(f"cannot read blob file {str(path)!r}: {exc.strerror}") from None
     name = f"sha256:{digest.hexdigest()}"
-    return Call(
-        "POST", f"/api/blobs/{name}", _no_wrap, upload=path, side_effects=True, result=name
-    )
+    # Named by its content: sent twice, the blob is there once (the second answer is 200).
+    return Call("POST", f"/api/blobs/{name}", _no_wrap, upload=path, result=name)
 
 
 def _no_wrap(data: dict[str, Any]) -> Any:
@@ -1081,9 +1081,9 @@ _SUCCESS = {"status": "success"}
 def copy(source: str, destination: str) -> Call[StatusResponse]:
     """Build POST /api/copy."""
     body = {"source": _model(source, "source"), "destination": _model(destination, "destination")}
+    # Sent twice, the copy is made once: the same destination with the same manifest.
     return Call(
-        "POST", "/api/copy", StatusResponse._wrap, body, side_effects=True, empty=_SUCCESS,
-        model=source, pull=False,
+        "POST", "/api/copy", StatusResponse._wrap, body, empty=_SUCCESS, model=source, pull=False
     )
 
 

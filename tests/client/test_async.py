@@ -26,7 +26,7 @@ from ollama_wire import (
 from ollama_wire import _async_client as async_client_module
 from ollama_wire._protocol import DEFAULT_POOL_SIZE
 from ollama_wire.server import OllamaServer, RequestRecord
-from ollama_wire.testing import CHAT_MODEL, wait_for_generation_stop
+from ollama_wire.testing import CHAT_MODEL, open_loopback_sockets, wait_for_generation_stop
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -369,3 +369,16 @@ def test_one_client_with_a_transport_in_threads_loops_at_once_never_hangs(
     assert outcomes.count("ok") >= 1
     assert all(o == "ok" or "in use on another event loop" in o for o in outcomes)
     assert len(outcomes) == 4
+
+
+def test_close_returns_with_the_connections_closed(ollama_server: OllamaServer) -> None:
+    port = int(ollama_server.url.rsplit(":", 1)[1])
+
+    async def main() -> None:
+        c = AsyncClient(ollama_server.url)
+        await asyncio.gather(*(c.version() for _ in range(4)))
+        assert open_loopback_sockets(port) >= 1
+        await c.close()
+        assert open_loopback_sockets(port) == 0  # not on the loop's next turn: now
+
+    asyncio.run(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from client_helpers import AnyClient, ClientKind, client_sockets, connections
@@ -75,11 +76,29 @@ def test_max_retries_zero_disables_retries(ollama_server: OllamaServer, sleeps: 
 def test_calls_with_side_effects_are_not_retried_after_sending(
     client: AnyClient, ollama_server: OllamaServer, sleeps: list[float]
 ) -> None:
-    ollama_server.faults.add(path="/api/copy", status=503)
+    ollama_server.faults.add(path="/api/delete", status=503)
     with pytest.raises(ServerBusyError):
-        client.copy(CHAT_MODEL, "other")
+        client.delete(CHAT_MODEL)
     assert sleeps == []
-    assert len(ollama_server.requests.matching("/api/copy")) == 1
+    assert len(ollama_server.requests.matching("/api/delete")) == 1
+    assert CHAT_MODEL in [m.model.split(":")[0] for m in client.list().models]
+
+
+@pytest.mark.parametrize("fault", [{"status": 503}, {"drop_after": 0}], ids=["503", "dropped"])
+def test_copy_and_create_blob_are_retried_as_they_may_be_sent_twice(
+    client: AnyClient, ollama_server: OllamaServer, sleeps: list[float], tmp_path: Path,
+    fault: dict[str, int],
+) -> None:
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(b"gguf" * 1000)
+    ollama_server.faults.add(path="/api/copy", **fault)
+    assert client.copy(CHAT_MODEL, "other").status == "success"
+    digest = client.create_blob(blob)
+    ollama_server.faults.add(path=f"/api/blobs/{digest}", **fault)
+    assert client.create_blob(blob) == digest
+    assert len(sleeps) == 2
+    assert len(ollama_server.requests.matching("/api/copy")) == 2
+    assert "other:latest" in [m.model for m in client.list().models]
 
 
 def test_500_is_not_retried(client: AnyClient, ollama_server: OllamaServer,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import ssl
 import warnings
 from collections.abc import Callable
@@ -255,3 +257,75 @@ def test_verify_false_quiets_only_urllib3s_warning_for_its_host(
         "Unverified HTTPS request is being made to host '127.0.0.1'. ",
         "something else",
     ]
+
+
+# Exceptions that are not the transport's --------------------------------------------------------
+
+
+class SoftTimeLimitExceeded(Exception):  # Celery's name
+    """What a task runner's signal handler raises into the code it interrupts."""
+
+
+@pytest.mark.parametrize("session", [False, True], ids=["own-sockets", "requests"])
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_an_exception_a_signal_handler_raises_mid_call_is_raised_as_it_is(
+    ollama_server: OllamaServer, session: bool, stream: bool
+) -> None:
+    def interrupt(signum: int, frame: Any) -> None:
+        raise SoftTimeLimitExceeded("soft time limit")
+
+    # The answer takes a second; the timer fires while the client waits for it.
+    delay = {"delay_chunks" if stream else "delay_headers": 1.0}
+    ollama_server.faults.add(path="/api/generate", **delay)
+    client = Client(ollama_server.url, max_retries=0,
+                    session=requests.Session() if session else None)
+    def call() -> object:
+        if stream:
+            return list(client.generate(CHAT_MODEL, "hi", stream=True))
+        return client.generate(CHAT_MODEL, "hi")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(SoftTimeLimitExceeded, match="soft time limit"):
+            call()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert client.version().version  # and the client goes on
+    client.close()
+
+
+# Processes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("session", [False, True], ids=["own-sockets", "requests"])
+def test_a_client_used_before_fork_gives_each_process_its_own_answers(
+    ollama_server: OllamaServer, session: bool
+) -> None:
+    """Parent and child must not share the keep-alive connection of the call before fork."""
+    client = Client(ollama_server.url, max_retries=0, timeout=(5, 10),
+                    session=requests.Session() if session else None)
+    prompts = {"parent": "why is the sky blue", "child": "tell me about cats"}
+    expected = {who: client.generate(CHAT_MODEL, p).response for who, p in prompts.items()}
+    assert expected["parent"] != expected["child"]
+
+    def ask(who: str) -> int:
+        wrong = 0
+        for _ in range(30):
+            wrong += client.generate(CHAT_MODEL, prompts[who]).response != expected[who]
+        return wrong
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking with threads
+        pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, never return into pytest
+        status = 99
+        try:
+            status = min(ask("child"), 90)
+        finally:
+            os._exit(status)
+    parent_wrong = ask("parent")
+    _, status = os.waitpid(pid, 0)
+    assert (parent_wrong, os.waitstatus_to_exitcode(status)) == (0, 0)
+    client.close()

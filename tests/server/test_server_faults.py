@@ -186,3 +186,31 @@ def test_faults_match_a_json_body_sent_as_a_form(wire: Wire, ollama_server: Olla
     )
     assert reply.status == 503
     assert ollama_server.requests.last("/api/generate").body == {**GEN, "stream": False}
+
+
+WHOLE_REPLIES = [
+    ("POST", "/api/embed", {"model": "all-minilm", "input": "a cat"}),
+    ("POST", "/api/embeddings", {"model": "all-minilm", "prompt": "a cat"}),
+    ("POST", "/api/show", {"model": "llama3.2"}),
+    ("GET", "/api/tags", None),
+    ("GET", "/api/version", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WHOLE_REPLIES,
+                         ids=[path for _, path, _ in WHOLE_REPLIES])
+def test_a_route_that_does_not_stream_takes_every_fault(
+    wire: Wire, ollama_server: OllamaServer, method: str, path: str, body: Any
+) -> None:
+    """A fault a test queues for embed or show must not be used up doing nothing."""
+    data = b"" if body is None else json.dumps(body).encode()
+    ollama_server.faults.add(path=path, error_after=1, error="boom")
+    reply = wire.request(method, path, body)
+    assert (reply.status, reply.json()) == (500, {"error": "boom"})
+    for fault in ({"drop_after": 1}, {"reset_after": 1}):
+        ollama_server.faults.add(path=path, **fault)
+        assert wire.raw(method, path, data).status == 0  # no reply at all
+    ollama_server.faults.add(path=path, malformed_after=1)
+    with pytest.raises(json.JSONDecodeError):
+        wire.request(method, path, body).json()
+    assert wire.request(method, path, body).status == 200  # each fault used once

@@ -180,11 +180,20 @@ class Exchange:
         """Send ``obj`` as a JSON reply."""
         self.send(status, go_json(obj), content_type, headers, head_only=head_only)
 
-    def send_result(self, obj: Any) -> None:
-        """Send a non-streamed 200 result, spoiled as the exchange's fault says."""
+    def send_result(self, obj: Any, chunks: int | None = None, *, head_only: bool = False) -> None:
+        """Send a non-streamed 200 result, spoiled as the exchange's fault says.
+
+        ``chunks``: how many pieces a generation made, for ``error_after`` (an error only
+        after that many); a result that is no generation gets every fault.
+        """
         body = go_json(obj)
         fault = self.fault
         if fault is not None:
+            if fault.error_after is not None and (chunks is None or fault.error_after <= chunks):
+                raise HTTPError(500, fault.message)
+            if fault.drop_after is not None:
+                self.drop()
+                raise ClientGone
             if fault.reset_after is not None:
                 self.reset()
                 raise ClientGone
@@ -192,7 +201,7 @@ class Exchange:
                 body = body[: max(1, len(body) // 2)]
             elif fault.invalid_utf8_after is not None:
                 body = spoil_utf8(obj)
-        self.send(200, body, "application/json; charset=utf-8")
+        self.send(200, body, "application/json; charset=utf-8", head_only=head_only)
 
     def send_error(self, status: int, message: str, content_type: str | None = None) -> None:
         """Send ``{"error": message}`` with ``status``."""

@@ -98,7 +98,7 @@ def root(srv: OllamaServer, ex: Exchange, head: bool) -> None:
 
 def version(srv: OllamaServer, ex: Exchange, head: bool) -> None:
     """``GET /api/version``."""
-    ex.send_json(200, {"version": srv.version}, head_only=head)
+    ex.send_result({"version": srv.version}, head_only=head)
 
 
 def status(srv: OllamaServer, ex: Exchange, head: bool) -> None:
@@ -128,7 +128,7 @@ def tags(srv: OllamaServer, ex: Exchange, head: bool) -> None:
         }
         for e in srv.registry.models()
     ]
-    ex.send_json(200, {"models": models}, head_only=head)
+    ex.send_result({"models": models}, head_only=head)
 
 
 def ps(srv: OllamaServer, ex: Exchange, head: bool) -> None:
@@ -147,7 +147,7 @@ def ps(srv: OllamaServer, ex: Exchange, head: bool) -> None:
         }
         for m in srv.registry.running()
     ]
-    ex.send_json(200, {"models": models}, head_only=head)
+    ex.send_result({"models": models}, head_only=head)
 
 
 def _modelfile(entry: ModelEntry, card: ModelCard) -> str:
@@ -223,7 +223,7 @@ def show(srv: OllamaServer, ex: Exchange) -> None:
     reply["model_info"] = info
     reply["capabilities"] = list(card.capabilities)
     reply["modified_at"] = local_timestamp(entry.modified_ns)
-    ex.send_json(200, reply)
+    ex.send_result(reply)
 
 
 # generation
@@ -552,7 +552,8 @@ def _run(
             if stream.send(last):
                 stream.end()
             return
-        ex.send_result(_aggregate(pieces, last, text_key, keep_tool_calls, fault, ex))
+        reply = _aggregate(pieces, last, text_key, keep_tool_calls, fault)
+        ex.send_result(reply, chunks=len(pieces))
     finally:
         request.cancelled.set()
         gen.close()
@@ -565,7 +566,6 @@ def _aggregate(
     text_key: str,
     keep_tool_calls: bool,
     fault: Any,
-    ex: Exchange,
 ) -> dict[str, Any]:
     content = "".join(p.content for p in pieces)
     thinking = "".join(p.thinking for p in pieces)
@@ -573,12 +573,6 @@ def _aggregate(
     logprobs = [lp for p in pieces for lp in p.logprobs]
     out = dict(last)
     if fault is not None:
-        k = len(pieces)
-        if fault.error_after is not None and fault.error_after <= k:
-            raise HTTPError(500, fault.message)
-        if fault.drop_after is not None:
-            ex.drop()
-            raise ClientGone
         if fault.truncate_after is not None:
             out["done"] = False
             out.pop("done_reason", None)
@@ -652,15 +646,14 @@ def embed(srv: OllamaServer, ex: Exchange) -> None:
             if 0 < dims < len(vec):
                 vec = _normalize(vec[:dims])
             vectors.append(vec)
-        ex.send_json(
-            200,
+        ex.send_result(
             {
                 "model": raw,
                 "embeddings": vectors,
                 "total_duration": _since(ex),
                 "load_duration": max(load_ns, 1),
                 "prompt_eval_count": result.prompt_eval_count,
-            },
+            }
         )
 
 
@@ -684,7 +677,7 @@ def embeddings(srv: OllamaServer, ex: Exchange) -> None:
             result = srv.engine.embed(entry.name.display, entry.card, [prompt], options, True)
         except EngineError as exc:
             raise HTTPError(exc.status, exc.message) from None
-        ex.send_json(200, {"embedding": result.vectors[0]})
+        ex.send_result({"embedding": result.vectors[0]})
 
 
 # model management

@@ -139,6 +139,8 @@ _GET_ROUTES: dict[str, _HeadHandler] = {
     "/api/status": api.status,
 }
 _HEAD_OK = {"/", "/api/version", "/api/tags"}
+# The routes that stream unless asked not to; the others reply with one JSON object.
+_STREAMING_ROUTES = {"/api/generate", "/api/chat", "/api/pull", "/api/push", "/api/create"}
 # Routes of the real server this one does not serve, with their methods: the right method
 # gets the router's 404 (as if the route did not exist), a wrong one its 405.
 _OTHER_ROUTES = {
@@ -837,7 +839,8 @@ class OllamaServer:
         if fault.reset_after == 0:
             ex.reset()
             raise ClientGone
-        streaming = isinstance(ex.record.body, dict) and ex.record.body.get("stream") is not False
+        streaming = (path in _STREAMING_ROUTES and isinstance(ex.record.body, dict)
+                     and ex.record.body.get("stream") is not False)
         if fault.drop_after == 0 and not streaming:
             ex.drop()
             raise ClientGone

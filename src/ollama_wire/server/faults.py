@@ -22,9 +22,10 @@ Fields (all optional; combine them freely):
 ``error``                 the message (default: `DEFAULT_FAULT_ERROR`)
 ========================  =========================================================================
 
-For a ``stream: false`` request, ``error_after`` gives HTTP 500, ``drop_after`` and
-``reset_after`` close the connection before the reply, ``malformed_after`` sends a body that is
-not JSON and ``invalid_utf8_after`` one that is not UTF-8.
+For a ``stream: false`` request, and on every route that does not stream (embed, show, tags,
+ps, version...), ``error_after`` gives HTTP 500 (a generation's once it made k chunks),
+``drop_after`` and ``reset_after`` close the connection before the reply, ``malformed_after``
+sends a body that is not JSON and ``invalid_utf8_after`` one that is not UTF-8.
 
 ``drop_after`` closes cleanly (FIN: the client sees the body end early); ``reset_after`` aborts
 (RST: the client's next read fails with "connection reset by peer"). A server restart between
