@@ -48,9 +48,9 @@ __all__ = ["Endpoints"]
 #: Where the exceptions of a call's transport come from: the standard library's sockets, TLS,
 #: HTTP and decoders, and the HTTP libraries the clients use. Others are not the transport's.
 _TRANSPORT_MODULES = frozenset({
-    "builtins", "socket", "ssl", "http", "zlib", "asyncio", "concurrent", "ollama_wire",
-    "urllib3", "requests", "httpx", "httpcore", "h11", "anyio", "brotli", "brotlicffi",
-    "zstandard", "compression",
+    "builtins", "socket", "ssl", "http", "email", "io", "zlib", "asyncio", "concurrent",
+    "exceptiongroup", "ollama_wire", "urllib3", "requests", "httpx", "httpcore", "h11", "anyio",
+    "sniffio", "brotli", "brotlicffi", "zstandard", "compression",
 })
 
 Chat = TypeVar("Chat")
