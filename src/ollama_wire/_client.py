@@ -134,6 +134,10 @@ def _iterate(
             yield from decoder.parts(data)
         yield from decoder.finish()
     finally:
+        if decoder.done and isinstance(response, SocketResponse):
+            # Left right after its last chunk (``if part.done: break``): the end of the body
+            # follows at once, and read, it lets the connection serve the next call.
+            response.finish_within(_BODY_END_WAIT)
         _close(response)
 
 
@@ -512,6 +516,10 @@ class Client(
     def _describe(self, exc: BaseException, reading: bool) -> tuple[str, str]:
         return _classify(exc, reading), _reason(exc)
 
+
+#: Seconds a stream left after its final chunk waits for the end of the body (Ollama sends it
+#: straight after) before its connection is closed instead of kept.
+_BODY_END_WAIT = 0.05
 
 #: What a new ``requests.Session`` sends that the client's own headers do not replace
 #: (``requests.utils.default_headers()``, with the encodings every urllib3 decodes).

@@ -263,6 +263,23 @@ class SocketResponse:
         else:
             sock.close()
 
+    def finish_within(self, seconds: float) -> None:
+        """Read the rest of a body that is about to end, waiting ``seconds`` at most.
+
+        If it ends in time with nothing more in it, the connection goes back to the pool;
+        otherwise it is closed.
+        """
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.settimeout(seconds)
+            while self._sock is not None:
+                if self.read():  # more payload after what was to be the end
+                    self.close()
+        except Exception:
+            self.close()
+
     def close(self) -> None:
         """Close the connection unless the body was read to its end. Safe to call twice."""
         sock, self._sock = self._sock, None

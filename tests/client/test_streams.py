@@ -189,6 +189,18 @@ def test_a_long_fast_stream_keeps_every_chunk_and_its_connection(
     assert connections(ollama_server) == 1
 
 
+def test_leaving_a_stream_at_its_last_chunk_keeps_the_connection(
+    client: AnyClient, ollama_server: OllamaServer
+) -> None:
+    """``if part.done: break`` leaves before the body's end arrived; it follows at once."""
+    for _ in range(20):
+        for part in client.chat(CHAT_MODEL, [{"role": "user", "content": "hi"}], stream=True):
+            if part.done:
+                break
+    # One connection for all of them; a slow machine may miss the end once or twice.
+    assert connections(ollama_server) <= 3
+
+
 def test_closing_inside_a_block_keeps_what_was_yielded(
     client: AnyClient, ollama_server: OllamaServer
 ) -> None:
