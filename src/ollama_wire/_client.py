@@ -614,13 +614,15 @@ _CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 def _forget_the_parents_connections() -> None:
-    """In a child process just forked, empty requests' pools: the parent shares them.
+    """In a child process just forked, let go of the idle connections: the parent shares them.
 
     Two processes on one keep-alive connection read each other's answers (gunicorn
     ``--preload``, Celery's prefork pool, ``multiprocessing`` after a first call). Closing
-    closes this process's descriptors only; the client's own sockets are `SocketTransport`'s.
+    closes this process's descriptors only, on the client's own sockets and requests' pools.
     """
     for client in list(_CLIENTS):
+        if client._transport is not None:
+            client._transport.forget_idle()
         session = client._session
         if session is not None:
             try:

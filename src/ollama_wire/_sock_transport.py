@@ -24,7 +24,6 @@ socket's own `OSError` (reset, broken pipe) otherwise. Broken chunked framing is
 from __future__ import annotations
 
 import collections
-import os
 import socket
 import weakref
 from typing import Any
@@ -60,9 +59,6 @@ class SocketTransport:
     pool is a deque, whose appends and pops are atomic. An idle connection the server closed
     is discarded. A request is never sent twice here: when a connection drops before the
     answer, the client's retry policy decides (a call with side effects may have run).
-
-    After ``os.fork()`` the child closes its copies of the idle connections (the parent's
-    stay open): two processes on one connection would read each other's answers.
     """
 
     def __init__(
@@ -79,7 +75,6 @@ class SocketTransport:
         # A client dropped without close() must not leave its idle sockets to the collector,
         # which warns about each one.
         self._finalizer = weakref.finalize(self, _close_all, self._idle)
-        _TRANSPORTS.add(self)
 
     def send(
         self, method: str, target: str, body: bytes | None,
@@ -171,6 +166,11 @@ class SocketTransport:
             except IndexError:
                 break
 
+    def forget_idle(self) -> None:
+        """Close the idle connections and go on: in a child process after ``os.fork()``, whose
+        copies they are (closing a descriptor does not shut the parent's connection)."""
+        _close_all(self._idle)
+
     def close(self) -> None:
         """Close the idle connections; connections in use close when their response ends."""
         self._closed = True
@@ -183,20 +183,6 @@ def _close_all(idle: collections.deque[socket.socket]) -> None:
             idle.pop().close()
         except IndexError:
             return
-
-
-#: Every transport, for `_forget_the_parents_connections`.
-_TRANSPORTS: weakref.WeakSet[SocketTransport] = weakref.WeakSet()
-
-
-def _forget_the_parents_connections() -> None:
-    # In a child process just forked: closing a socket here closes this process's descriptor
-    # only (no shutdown), so the parent's connection goes on.
-    for transport in list(_TRANSPORTS):
-        _close_all(transport._idle)
-
-
-os.register_at_fork(after_in_child=_forget_the_parents_connections)
 
 
 def _recv(sock: socket.socket, timeout: float | None) -> bytes:
