@@ -1141,14 +1141,10 @@ class ToolLoop:
         and ``max_rounds`` chat calls have been made.
         """
         self.rounds += 1
-        # Replies given as plain JSON (a sans-IO caller's) are kept as the client's would be.
-        self.response = ChatResponse.model_validate(response) if isinstance(response, Mapping) \
-            else response
-        message = _to_json(
-            response.get("message")
-            if isinstance(response, Mapping)
-            else getattr(response, "message", None)
-        )
+        if isinstance(response, Mapping):  # plain JSON (a sans-IO caller's), as the client's
+            response = ChatResponse.model_validate(response)
+        self.response = response
+        message = _to_json(getattr(response, "message", None))
         if not isinstance(message, Mapping):
             message = {}
         calls = [c for c in (message.get("tool_calls") or []) if isinstance(c, Mapping)]
